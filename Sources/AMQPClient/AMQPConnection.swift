@@ -1,0 +1,130 @@
+public import Foundation
+public import Logging
+
+/// One AMQP 0-9-1 connection to RabbitMQ, over librabbitmq.
+///
+/// All of the connection's C calls run on a thread it owns; this API is `Sendable` and
+/// `async`, and never blocks Swift's cooperative thread pool. A connection that is lost stays
+/// lost: pending publishes fail and consumers end with `AMQPError.connectionClosed`.
+/// `ReconnectingConnection` builds recovery on top.
+public final class AMQPConnection: Sendable {
+    public let configuration: AMQPConfiguration
+    let executor: ConnectionExecutor
+
+    private init(configuration: AMQPConfiguration, executor: ConnectionExecutor) {
+        self.configuration = configuration
+        self.executor = executor
+    }
+
+    /// Opens a connection and logs in.
+    public static func connect(_ configuration: AMQPConfiguration, logger: Logger = Logger(label: "amqp")) async throws -> AMQPConnection {
+        let executor = try ConnectionExecutor()
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            executor.start(configuration, logger: logger) { continuation.resume(with: $0) }
+        }
+        return AMQPConnection(configuration: configuration, executor: executor)
+    }
+
+    /// Whether the connection is still usable.
+    public var isOpen: Bool { executor.closeError == nil }
+
+    /// Waits until the connection is finished, and returns why.
+    public func closed() async -> AMQPError { await executor.closed() }
+
+    /// Closes gracefully: waits (up to `timeout`) until every outstanding publish is
+    /// confirmed, then closes the connection. Consumers end normally.
+    public func close(timeout: Duration = .seconds(10)) async {
+        await withUnsafeContinuation { (done: UnsafeContinuation<Void, Never>) in
+            executor.submit(Command(
+                run: { core in core.beginClose(timeout: timeout, done: done) },
+                fail: { _ in done.resume() }
+            ))
+        }
+    }
+
+    // MARK: Topology
+
+    public func declareExchange(
+        _ name: String, type: ExchangeType = .topic, durable: Bool = true, autoDelete: Bool = false,
+        isInternal: Bool = false, arguments: AMQPTable = [:]
+    ) async throws {
+        try await executor.perform { core throws(AMQPError) in
+            try core.declareExchange(name, type: type.rawValue, durable: durable, autoDelete: autoDelete, isInternal: isInternal, arguments: arguments)
+        }
+    }
+
+    @discardableResult
+    public func declareQueue(
+        _ name: String, durable: Bool = true, exclusive: Bool = false, autoDelete: Bool = false,
+        arguments: AMQPTable = [:]
+    ) async throws -> QueueState {
+        try await executor.perform { core throws(AMQPError) in
+            try core.declareQueue(name, passive: false, durable: durable, exclusive: exclusive, autoDelete: autoDelete, arguments: arguments)
+        }
+    }
+
+    /// A passive declare: the queue's message and consumer counts, or 404 if it does not exist.
+    public func inspectQueue(_ name: String) async throws -> QueueState {
+        try await executor.perform { core throws(AMQPError) in
+            try core.declareQueue(name, passive: true, durable: false, exclusive: false, autoDelete: false, arguments: [:])
+        }
+    }
+
+    public func bindQueue(_ queue: String, exchange: String, routingKey: String, arguments: AMQPTable = [:]) async throws {
+        try await executor.perform { core throws(AMQPError) in
+            try core.bindQueue(queue, exchange: exchange, routingKey: routingKey, arguments: arguments)
+        }
+    }
+
+    /// Removes every ready message from the queue and returns how many there were.
+    @discardableResult
+    public func purgeQueue(_ name: String) async throws -> UInt32 {
+        try await executor.perform { core throws(AMQPError) in try core.purgeQueue(name) }
+    }
+
+    @discardableResult
+    public func deleteQueue(_ name: String) async throws -> UInt32 {
+        try await executor.perform { core throws(AMQPError) in try core.deleteQueue(name) }
+    }
+
+    public func deleteExchange(_ name: String) async throws {
+        try await executor.perform { core throws(AMQPError) in try core.deleteExchange(name) }
+    }
+
+    // MARK: Messages
+
+    /// Publishes and returns once the broker has confirmed the message. Throws
+    /// `AMQPError.publishNacked` when the broker refuses it and `.unroutable` when a mandatory
+    /// message reaches no queue. Concurrent calls are pipelined on one channel.
+    public func publish(
+        _ body: Data, exchange: String, routingKey: String,
+        properties: AMQPProperties = AMQPProperties(), mandatory: Bool = false
+    ) async throws {
+        try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+            executor.submit(Command(
+                run: { core in
+                    core.publish(body, exchange: exchange, routingKey: routingKey, properties: properties, mandatory: mandatory, continuation: continuation)
+                },
+                fail: { continuation.resume(throwing: $0) }
+            ))
+        }
+    }
+
+    /// Starts a consumer with manual acknowledgements and at most `prefetch` unacknowledged
+    /// deliveries.
+    public func consume(queue: String, prefetch: UInt16) async throws -> AMQPConsumer {
+        let (tag, channel, deliveries) = try await executor.perform { [self] core throws(AMQPError) in
+            try core.consume(queue: queue, prefetch: prefetch, connection: self)
+        }
+        return AMQPConsumer(queue: queue, tag: tag, connection: self, channel: channel, deliveries: deliveries)
+    }
+
+    /// basic.get: the next message of the queue, not yet acknowledged, or nil when it is empty.
+    public func get(queue: String) async throws -> AMQPDelivery? {
+        try await executor.perform { [self] core throws(AMQPError) in try core.get(queue: queue, connection: self) }
+    }
+}
+
+public enum ExchangeType: String, Sendable {
+    case direct, fanout, topic, headers
+}

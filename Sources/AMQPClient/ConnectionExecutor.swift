@@ -1,0 +1,174 @@
+import Foundation
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A unit of work for the connection's thread: `run` executes it there, `fail` answers it
+/// when the connection is gone before it ran.
+struct Command: Sendable {
+    let run: @Sendable (ConnectionCore) -> Void
+    let fail: @Sendable (AMQPError) -> Void
+}
+
+/// The thread a connection owns. librabbitmq is not thread-safe, so every C call of one
+/// connection runs here, never on Swift's cooperative pool. Callers post commands to a
+/// mailbox and wake the thread through a pipe; the thread sleeps in `poll` on that pipe and
+/// the socket together, so commands (acks, publishes) reach the broker at once and frames
+/// from the broker are handled as they arrive — there is no polling interval.
+final class ConnectionExecutor: Sendable {
+    private struct Mailbox {
+        var commands: [Command] = []
+        var closeError: AMQPError?
+        /// Whether the thread is (about to be) asleep in poll, so the next command must wake it.
+        var sleeping = false
+        var closeWaiters: [CheckedContinuation<AMQPError, Never>] = []
+    }
+
+    private let mailbox = Mutex(Mailbox())
+    private let wakeRead: Int32
+    private let wakeWrite: Int32
+
+    init() throws(AMQPError) {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw .library("cannot create a wake-up pipe: errno \(errno)") }
+        for fd in fds {
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        }
+        wakeRead = fds[0]
+        wakeWrite = fds[1]
+    }
+
+    deinit {
+        close(wakeRead)
+        close(wakeWrite)
+    }
+
+    /// Starts the thread, which opens the connection and reports the outcome before it
+    /// starts serving commands.
+    func start(
+        _ configuration: AMQPConfiguration,
+        logger: Logger,
+        opened: @escaping @Sendable (Result<Void, AMQPError>) -> Void
+    ) {
+        let thread = Thread { [self] in
+            let core = ConnectionCore(configuration: configuration, logger: logger)
+            do throws(AMQPError) {
+                try core.open()
+            } catch {
+                finish(with: error)
+                opened(.failure(error))
+                return
+            }
+            opened(.success(()))
+            serve(core)
+        }
+        thread.name = "amqp:\(configuration.connectionName)"
+        thread.start()
+    }
+
+    var closeError: AMQPError? { mailbox.withLock { $0.closeError } }
+
+    func submit(_ command: Command) {
+        let outcome: Result<Bool, AMQPError> = mailbox.withLock { mailbox in
+            if let error = mailbox.closeError { return .failure(error) }
+            mailbox.commands.append(command)
+            defer { mailbox.sleeping = false }
+            return .success(mailbox.sleeping)
+        }
+        switch outcome {
+        case .failure(let error):
+            command.fail(error)
+        case .success(true):
+            var byte: UInt8 = 1
+            _ = write(wakeWrite, &byte, 1)
+        case .success(false):
+            break  // the thread is awake and looks at the mailbox before it sleeps
+        }
+    }
+
+    /// Runs `body` on the connection's thread and returns its result.
+    func perform<T: Sendable>(_ body: @escaping @Sendable (ConnectionCore) throws(AMQPError) -> T) async throws -> T {
+        try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<T, any Error>) in
+            submit(Command(
+                run: { core in
+                    do throws(AMQPError) {
+                        continuation.resume(returning: try body(core))
+                    } catch {
+                        continuation.resume(throwing: error)
+                    }
+                },
+                fail: { continuation.resume(throwing: $0) }
+            ))
+        }
+    }
+
+    /// Waits until the connection is finished and returns why.
+    func closed() async -> AMQPError {
+        await withCheckedContinuation { continuation in
+            let error: AMQPError? = mailbox.withLock { mailbox in
+                if let error = mailbox.closeError { return error }
+                mailbox.closeWaiters.append(continuation)
+                return nil
+            }
+            if let error { continuation.resume(returning: error) }
+        }
+    }
+
+    private func serve(_ core: ConnectionCore) {
+        var fds = [
+            pollfd(fd: core.socketDescriptor, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0),
+        ]
+        var batch: [Command] = []
+        while core.isOpen {
+            batch = mailbox.withLock { mailbox in
+                defer { mailbox.commands = batch }
+                return mailbox.commands
+            }
+            for command in batch {
+                if let error = core.closeError { command.fail(error) } else { command.run(core) }
+            }
+            batch.removeAll(keepingCapacity: true)
+            core.processIncomingFrames()
+            guard core.isOpen else { break }
+            let idle = mailbox.withLock { mailbox in
+                mailbox.sleeping = mailbox.commands.isEmpty
+                return mailbox.sleeping
+            }
+            guard idle else { continue }
+            fds[0].revents = 0
+            fds[1].revents = 0
+            let ready = poll(&fds, 2, core.pollTimeoutMilliseconds)
+            mailbox.withLock { $0.sleeping = false }
+            if ready > 0, fds[0].revents != 0 { core.noteInboundTraffic() }
+            if ready > 0, fds[1].revents != 0 { drainWakePipe() }
+            core.checkTimers()
+        }
+        finish(with: core.closeError ?? .connectionClosed(code: nil, reason: "closed"))
+        core.destroy()
+    }
+
+    private func drainWakePipe() {
+        var buffer = [UInt8](repeating: 0, count: 64)
+        while read(wakeRead, &buffer, buffer.count) > 0 {}
+    }
+
+    private func finish(with error: AMQPError) {
+        let (commands, waiters) = mailbox.withLock { mailbox in
+            mailbox.closeError = error
+            defer {
+                mailbox.commands = []
+                mailbox.closeWaiters = []
+            }
+            return (mailbox.commands, mailbox.closeWaiters)
+        }
+        for command in commands { command.fail(error) }
+        for waiter in waiters { waiter.resume(returning: error) }
+    }
+}

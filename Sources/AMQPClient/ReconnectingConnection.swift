@@ -1,0 +1,180 @@
+public import Foundation
+public import Logging
+public import ServiceLifecycle
+import Synchronization
+
+/// A connection that comes back. `run()` (a `Service`) keeps one `AMQPConnection` open:
+/// when it is lost, it reconnects with capped exponential backoff and jitter, runs
+/// `onConnect` again (declare the topology there) and lets publishers and consumers go on.
+///
+/// - `publish` waits for a connection and, if the connection is lost before the broker
+///   confirmed, publishes again on the next one: at-least-once, never lost.
+/// - `consume` returns deliveries across reconnects; what was unacknowledged on a lost
+///   connection is redelivered by the broker (with `redelivered` set).
+public final class ReconnectingConnection: Service, Sendable {
+    private struct State {
+        var current: AMQPConnection?
+        var waiters: [UnsafeContinuation<AMQPConnection, any Error>] = []
+        var stopped = false
+    }
+
+    public let configuration: AMQPConfiguration
+    private let backoff: Backoff
+    private let logger: Logger
+    private let onConnect: @Sendable (AMQPConnection) async throws -> Void
+    private let state = Mutex(State())
+    private let connections = Atomic<Int>(0)
+
+    public init(
+        configuration: AMQPConfiguration,
+        backoff: Backoff = Backoff(),
+        logger: Logger,
+        onConnect: @escaping @Sendable (AMQPConnection) async throws -> Void = { _ in }
+    ) {
+        self.configuration = configuration
+        self.backoff = backoff
+        self.logger = logger
+        self.onConnect = onConnect
+    }
+
+    /// How many times a connection was established (1 after the first, more after recoveries).
+    public var connectionCount: Int { connections.load(ordering: .relaxed) }
+
+    public func run() async throws {
+        defer { stop() }
+        var attempt = 0
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let connection: AMQPConnection
+            do {
+                connection = try await AMQPConnection.connect(configuration, logger: logger)
+                do {
+                    try await onConnect(connection)
+                } catch {
+                    await connection.close()
+                    throw error
+                }
+            } catch {
+                let delay = backoff.delay(forAttempt: attempt)
+                attempt += 1
+                logger.warning("cannot reach RabbitMQ; retrying", metadata: [
+                    "error": "\(error)", "attempt": "\(attempt)", "retry_in": "\(delay)",
+                ])
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
+                continue
+            }
+            attempt = 0
+            connections.add(1, ordering: .relaxed)
+            logger.info("connected to RabbitMQ", metadata: ["host": "\(configuration.host):\(configuration.port)"])
+            provide(connection)
+
+            let reason = await withGracefulShutdownHandler {
+                await withTaskCancellationHandler {
+                    await connection.closed()
+                } onCancel: {
+                    Task { await connection.close() }
+                }
+            } onGracefulShutdown: {
+                Task { await connection.close() }
+            }
+            state.withLock { if $0.current === connection { $0.current = nil } }
+            if !Task.isCancelled && !Task.isShuttingDownGracefully {
+                logger.warning("lost the RabbitMQ connection; reconnecting", metadata: ["reason": "\(reason)"])
+            }
+        }
+    }
+
+    /// The open connection, waiting for one while there is none.
+    public func connection() async throws -> AMQPConnection {
+        try await withUnsafeThrowingContinuation { continuation in
+            let ready: Result<AMQPConnection, any Error>? = state.withLock { state in
+                if state.stopped { return .failure(AMQPError.connectionClosed(code: nil, reason: "the connection was shut down")) }
+                if let current = state.current, current.isOpen { return .success(current) }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let ready { continuation.resume(with: ready) }
+        }
+    }
+
+    /// Publishes with a publisher confirm, publishing again on the next connection if the
+    /// current one is lost before the confirm. Broker refusals (nack, unroutable, a closed
+    /// channel) are thrown, not retried.
+    public func publish(
+        _ body: Data, exchange: String, routingKey: String,
+        properties: AMQPProperties = AMQPProperties(), mandatory: Bool = false
+    ) async throws {
+        while true {
+            let connection = try await self.connection()
+            do {
+                return try await connection.publish(body, exchange: exchange, routingKey: routingKey, properties: properties, mandatory: mandatory)
+            } catch let error as AMQPError where error.isConnectionLoss {
+                try Task.checkCancellation()
+                continue
+            }
+        }
+    }
+
+    /// Deliveries from `queue` that go on across reconnects.
+    public func consume(queue: String, prefetch: UInt16) -> ResumingConsumer {
+        ResumingConsumer(connection: self, queue: queue, prefetch: prefetch)
+    }
+
+    private func provide(_ connection: AMQPConnection) {
+        let waiters = state.withLock { state in
+            state.current = connection
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: connection) }
+    }
+
+    private func stop() {
+        let waiters = state.withLock { state in
+            state.stopped = true
+            state.current = nil
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(throwing: AMQPError.connectionClosed(code: nil, reason: "the connection was shut down")) }
+    }
+}
+
+/// A consumer that survives reconnects: when its connection is lost it waits for the next one
+/// and consumes again. It ends when the `ReconnectingConnection` stops, and throws what the
+/// broker refuses (for example a queue that does not exist).
+public struct ResumingConsumer: AsyncSequence, Sendable {
+    public typealias Element = AMQPDelivery
+
+    let connection: ReconnectingConnection
+    let queue: String
+    let prefetch: UInt16
+
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(connection: connection, queue: queue, prefetch: prefetch)
+    }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        let connection: ReconnectingConnection
+        let queue: String
+        let prefetch: UInt16
+        var current: AsyncThrowingStream<AMQPDelivery, any Error>.Iterator?
+
+        public mutating func next() async throws -> AMQPDelivery? {
+            while true {
+                if current == nil {
+                    do {
+                        current = try await connection.connection().consume(queue: queue, prefetch: prefetch).makeAsyncIterator()
+                    } catch let error as AMQPError where error.isConnectionLoss {
+                        if Task.isCancelled { return nil }
+                        continue
+                    }
+                }
+                do {
+                    return try await current?.next()
+                } catch let error as AMQPError where error.isConnectionLoss {
+                    current = nil
+                }
+            }
+        }
+    }
+}

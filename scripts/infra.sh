@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Installs, starts and stops the broker and the database the system needs, on loopback,
+# with their data under .run/. Used by `make up`, `make test`, `make down` and .ci/run.
+#
+#   scripts/infra.sh install            install missing Debian packages
+#   scripts/infra.sh start [rabbitmq|postgres]
+#   scripts/infra.sh stop  [rabbitmq|postgres]
+#   scripts/infra.sh status
+#
+# Only servers this script started (pid files under .run/) are ever stopped.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+RUN="$ROOT/.run"
+PACKAGES=(rabbitmq-server postgresql librabbitmq-dev pkg-config)
+
+RABBIT_DIR="$RUN/rabbitmq"
+RABBIT_BIN=/usr/lib/rabbitmq/bin
+AMQP_PORT="${RABBITMQ_PORT:-5672}"
+MANAGEMENT_PORT="${RABBITMQ_MANAGEMENT_PORT:-15672}"
+
+PG_DIR="$RUN/postgres"
+PG_PORT="${PGPORT:-5432}"
+
+log() { printf '[infra] %s\n' "$*" >&2; }
+die() { printf '[infra] error: %s\n' "$*" >&2; exit 1; }
+
+as_user() { local user=$1; shift; runuser -u "$user" -- "$@"; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+install_packages() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  [ "$(id -u)" -eq 0 ] || die "missing packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})"
+  log "installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# --- RabbitMQ ---------------------------------------------------------------
+
+RABBIT_ENV=(
+  HOME="$RABBIT_DIR/home"
+  RABBITMQ_NODENAME=rabbit@localhost
+  RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+  RABBITMQ_NODE_PORT="$AMQP_PORT"
+  RABBITMQ_MNESIA_BASE="$RABBIT_DIR/mnesia"
+  RABBITMQ_LOG_BASE="$RABBIT_DIR/log"
+  RABBITMQ_PID_FILE="$RABBIT_DIR/rabbit.pid"
+  RABBITMQ_CONFIG_FILE="$RABBIT_DIR/rabbitmq"
+  RABBITMQ_ENABLED_PLUGINS_FILE="$RABBIT_DIR/enabled_plugins"
+  ERL_EPMD_ADDRESS=127.0.0.1
+  RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+)
+
+rabbitmqctl() { as_user rabbitmq env "${RABBIT_ENV[@]}" "$RABBIT_BIN/rabbitmqctl" "$@"; }
+
+rabbit_running() { [ -f "$RABBIT_DIR/rabbit.pid" ] && kill -0 "$(cat "$RABBIT_DIR/rabbit.pid")" 2>/dev/null; }
+
+start_rabbitmq() {
+  if rabbit_running; then return 0; fi
+  if port_open "$AMQP_PORT"; then log "a broker already listens on 127.0.0.1:$AMQP_PORT; using it"; return 0; fi
+  mkdir -p "$RABBIT_DIR/home" "$RABBIT_DIR/log" "$RABBIT_DIR/mnesia"
+  cat > "$RABBIT_DIR/rabbitmq.conf" <<CONF
+listeners.tcp.default = 127.0.0.1:$AMQP_PORT
+management.tcp.ip = 127.0.0.1
+management.tcp.port = $MANAGEMENT_PORT
+CONF
+  echo '[rabbitmq_management].' > "$RABBIT_DIR/enabled_plugins"
+  chown -R rabbitmq:rabbitmq "$RABBIT_DIR"
+  log "starting RabbitMQ on 127.0.0.1:$AMQP_PORT (data in $RABBIT_DIR)"
+  as_user rabbitmq env "${RABBIT_ENV[@]}" "$RABBIT_BIN/rabbitmq-server" >"$RABBIT_DIR/log/console.log" 2>&1 &
+  local deadline=$((SECONDS + 90))
+  until rabbitmqctl -q await_startup >/dev/null 2>&1 && port_open "$AMQP_PORT"; do
+    [ $SECONDS -lt $deadline ] || die "RabbitMQ did not start within 90 s; see $RABBIT_DIR/log/"
+    sleep 1
+  done
+  log "RabbitMQ is up (management UI: http://127.0.0.1:$MANAGEMENT_PORT)"
+}
+
+stop_rabbitmq() {
+  rabbit_running || return 0
+  log "stopping RabbitMQ"
+  rabbitmqctl -q shutdown >/dev/null 2>&1 || kill "$(cat "$RABBIT_DIR/rabbit.pid")" 2>/dev/null || true
+  rm -f "$RABBIT_DIR/rabbit.pid"
+}
+
+# --- PostgreSQL --------------------------------------------------------------
+
+PG_BIN="$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)"
+
+pg_running() { [ -f "$PG_DIR/data/postmaster.pid" ] && as_user postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; }
+
+psql_admin() { as_user postgres psql -h "$PG_DIR" -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
+
+start_postgres() {
+  if pg_running; then return 0; fi
+  if port_open "$PG_PORT"; then log "a database already listens on 127.0.0.1:$PG_PORT; using it"; return 0; fi
+  mkdir -p "$PG_DIR"
+  chown postgres:postgres "$PG_DIR"
+  if [ ! -f "$PG_DIR/data/PG_VERSION" ]; then
+    log "initialising PostgreSQL in $PG_DIR/data"
+    as_user postgres "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 >/dev/null
+  fi
+  log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+  as_user postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_DIR -c max_connections=200" start >/dev/null
+  if [ "$(psql_admin -c "select 1 from pg_roles where rolname = 'orders'")" != 1 ]; then
+    psql_admin -c "create role orders login password 'orders'"
+  fi
+  if [ "$(psql_admin -c "select 1 from pg_database where datname = 'orders'")" != 1 ]; then
+    psql_admin -c "create database orders owner orders"
+  fi
+  log "PostgreSQL is up (postgres://orders:orders@127.0.0.1:$PG_PORT/orders)"
+}
+
+stop_postgres() {
+  pg_running || return 0
+  log "stopping PostgreSQL"
+  as_user postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null || true
+}
+
+# --- main ----------------------------------------------------------------------
+
+command=${1:-}
+target=${2:-all}
+case "$command" in
+  install) install_packages ;;
+  start)
+    install_packages
+    case "$target" in rabbitmq) start_rabbitmq ;; postgres) start_postgres ;; all) start_postgres; start_rabbitmq ;; *) die "unknown server: $target" ;; esac ;;
+  stop)
+    case "$target" in rabbitmq) stop_rabbitmq ;; postgres) stop_postgres ;; all) stop_rabbitmq; stop_postgres ;; *) die "unknown server: $target" ;; esac ;;
+  status)
+    rabbit_running && echo "rabbitmq: running (pid $(cat "$RABBIT_DIR/rabbit.pid"))" || echo "rabbitmq: not started here"
+    pg_running && echo "postgres: running" || echo "postgres: not started here" ;;
+  *) die "usage: $0 install | start [rabbitmq|postgres] | stop [rabbitmq|postgres] | status" ;;
+esac
