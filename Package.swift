@@ -63,10 +63,14 @@ let package = Package(
         .executableTarget(name: "DLQInspector", dependencies: ["ServiceRuntime"], swiftSettings: swiftSettings),
         .executableTarget(name: "AMQPBenchmark", dependencies: ["AMQPClient"], swiftSettings: swiftSettings),
         .testTarget(name: "AMQPClientTests", dependencies: ["AMQPClient"], swiftSettings: swiftSettings),
-        .testTarget(name: "OrderEventsTests", dependencies: ["OrderEvents"], swiftSettings: swiftSettings),
+        .testTarget(name: "OrderEventsTests", dependencies: ["AMQPClient", "OrderEvents"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["AMQPClient", "OrderEvents"],
+            dependencies: [
+                "AMQPClient",
+                "OrderEvents",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

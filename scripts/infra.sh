@@ -6,6 +6,7 @@
 #   scripts/infra.sh start [rabbitmq|postgres]
 #   scripts/infra.sh stop  [rabbitmq|postgres]
 #   scripts/infra.sh status
+#   scripts/infra.sh ctl ARGS...        rabbitmqctl against the broker started here
 #
 # Only servers this script started (pid files under .run/) are ever stopped.
 set -euo pipefail
@@ -87,6 +88,8 @@ stop_rabbitmq() {
   log "stopping RabbitMQ"
   rabbitmqctl -q shutdown >/dev/null 2>&1 || kill "$(cat "$RABBIT_DIR/rabbit.pid")" 2>/dev/null || true
   rm -f "$RABBIT_DIR/rabbit.pid"
+  # The broker started its own epmd; stop that too.
+  as_user rabbitmq env "${RABBIT_ENV[@]}" epmd -kill >/dev/null 2>&1 || true
 }
 
 # --- PostgreSQL --------------------------------------------------------------
@@ -138,5 +141,6 @@ case "$command" in
   status)
     rabbit_running && echo "rabbitmq: running (pid $(cat "$RABBIT_DIR/rabbit.pid"))" || echo "rabbitmq: not started here"
     pg_running && echo "postgres: running" || echo "postgres: not started here" ;;
-  *) die "usage: $0 install | start [rabbitmq|postgres] | stop [rabbitmq|postgres] | status" ;;
+  ctl) shift; rabbitmqctl "$@" ;;
+  *) die "usage: $0 install | start [rabbitmq|postgres] | stop [rabbitmq|postgres] | status | ctl ARGS..." ;;
 esac

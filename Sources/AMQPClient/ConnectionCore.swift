@@ -94,7 +94,8 @@ final class ConnectionCore: @unchecked Sendable {
         var timeout = timeval(tv_sec: configuration.connectTimeout, tv_usec: 0)
         let status = amqp_socket_open_noblock(socket, configuration.host, Int32(configuration.port), &timeout)
         guard status == AMQP_STATUS_OK.rawValue else {
-            throw .connectionFailed("\(configuration.host):\(configuration.port): \(Self.describe(status))")
+            let cause = errno != 0 ? String(cString: strerror(errno)) : Self.describe(status)
+            throw .connectionFailed("\(configuration.host):\(configuration.port): \(cause)")
         }
         let arena = CArena()
         var clientProperties = arena.table([

@@ -1,1 +1,3 @@
-print("todo")
+import ServiceRuntime
+
+await TopologyBootstrap.run(service: "notification-worker")

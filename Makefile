@@ -1,0 +1,42 @@
+# The commands a user types (CONTRACT §7). Broker and database run on loopback with their
+# data under .run/, started by scripts/infra.sh.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+RUN := .run
+RAW_BENCH := $(RUN)/bin/amqp-raw-bench
+
+.PHONY: help infra infra-stop test up down bench-amqp
+
+help:
+	@echo "make test        start RabbitMQ and PostgreSQL if needed, then swift test"
+	@echo "make up          start RabbitMQ and PostgreSQL and declare the topology"
+	@echo "make down        stop what make up started"
+	@echo "make bench-amqp  AMQPClient against plain librabbitmq on the local broker"
+
+infra:
+	@scripts/infra.sh start
+
+infra-stop:
+	@scripts/infra.sh stop
+
+test: infra
+	swift build --build-tests
+	swift test --skip-build
+
+up: infra
+	swift build --product order-api
+	.build/debug/order-api
+
+down: infra-stop
+
+$(RAW_BENCH): bench/raw/amqp-raw-bench.c
+	@mkdir -p $(dir $@)
+	cc -O2 -Wall -o $@ $< -lrabbitmq
+
+bench-amqp: infra $(RAW_BENCH)
+	swift build -c release --product amqp-bench
+	@echo "--- plain librabbitmq (the broker's limit here)"
+	@$(RAW_BENCH) $${MESSAGES:-100000} 200
+	@echo "--- AMQPClient"
+	@.build/release/amqp-bench $${MESSAGES:-100000} 200

@@ -1,0 +1,33 @@
+public import AMQPClient
+public import OrderEvents
+
+/// How a service reaches RabbitMQ and which topology it declares (CONTRACT §6).
+public struct BrokerSettings: Sendable {
+    public static let defaultURL = "amqp://guest:guest@127.0.0.1:5672/%2f"
+
+    public let connection: AMQPConfiguration
+    public let topology: Topology
+
+    /// `RABBITMQ_URL`, with `RABBITMQ_HOST`, `RABBITMQ_PORT`, `RABBITMQ_USER`,
+    /// `RABBITMQ_PASSWORD` and `RABBITMQ_VHOST` overriding its parts; `RABBITMQ_QUEUE_TYPE`
+    /// and `DELIVERY_LIMIT` shape the queues.
+    public init(environment: Environment, service: String) throws(ConfigurationError) {
+        let url = environment.string("RABBITMQ_URL", default: Self.defaultURL)
+        var connection: AMQPConfiguration
+        do {
+            connection = try AMQPConfiguration(url: url, connectionName: service)
+        } catch {
+            throw ConfigurationError(variable: "RABBITMQ_URL", problem: "'\(url)' is not amqp://user:password@host:port/vhost")
+        }
+        if let host = environment.string("RABBITMQ_HOST") { connection.host = host }
+        connection.port = try environment.integer("RABBITMQ_PORT", default: connection.port, in: 1...65535)
+        if let user = environment.string("RABBITMQ_USER") { connection.user = user }
+        if let password = environment.string("RABBITMQ_PASSWORD") { connection.password = password }
+        if let vhost = environment.string("RABBITMQ_VHOST") { connection.virtualHost = vhost }
+        self.connection = connection
+        topology = Topology(
+            queueType: try environment.choice("RABBITMQ_QUEUE_TYPE", default: .quorum),
+            deliveryLimit: try environment.integer("DELIVERY_LIMIT", default: 10, in: 1...1000)
+        )
+    }
+}

@@ -1,0 +1,167 @@
+import AMQPClient
+import Foundation
+import OrderEvents
+import Testing
+
+@Suite("Events: round trips and strict decoding")
+struct EventDecodingTests {
+    static let orderID = UUID()
+    static let placed = Event(
+        metadata: EventMetadata(orderID: orderID, timestamp: Date(timeIntervalSince1970: 1_795_000_000.123)),
+        payload: OrderPlaced(userID: "u1", item: "Pizza", quantity: 2)
+    )
+
+    static let everyEvent: [OrderEvent] = [
+        .orderPlaced(placed),
+        .inventoryReserved(Event(
+            metadata: EventMetadata(orderID: orderID, causationID: placed.metadata.eventID),
+            payload: InventoryReserved(userID: "u1", item: "Pizza", quantity: 2)
+        )),
+        .inventoryFailed(Event(
+            metadata: EventMetadata(orderID: orderID, causationID: placed.metadata.eventID),
+            payload: InventoryFailed(userID: "u1", item: "Pizza", quantity: 2, reason: .insufficientStock)
+        )),
+        .notificationSent(Event(
+            metadata: EventMetadata(orderID: orderID, causationID: UUID()),
+            payload: NotificationSent(userID: "u1", channel: "log", outcome: .reserved)
+        )),
+    ]
+
+    static func body(of event: OrderEvent) -> Data {
+        switch event {
+        case .orderPlaced(let e): e.encoded()
+        case .inventoryReserved(let e): e.encoded()
+        case .inventoryFailed(let e): e.encoded()
+        case .notificationSent(let e): e.encoded()
+        }
+    }
+
+    /// A valid OrderPlaced as a JSON object, to break one field at a time.
+    static func placedJSON() throws -> [String: Any] {
+        try #require(JSONSerialization.jsonObject(with: placed.encoded()) as? [String: Any])
+    }
+
+    static func decode(_ object: [String: Any]) throws(EventDecodingError) -> OrderEvent {
+        try OrderEvent(decoding: (try? JSONSerialization.data(withJSONObject: object)) ?? Data())
+    }
+
+    @Test("every event survives encoding and decoding", arguments: everyEvent)
+    func roundTrip(event: OrderEvent) throws {
+        #expect(try OrderEvent(decoding: Self.body(of: event)) == event)
+    }
+
+    @Test("the wire form is one flat snake_case object with the common fields")
+    func wireForm() throws {
+        let json = try Self.placedJSON()
+        #expect(json["event_type"] as? String == "OrderPlaced")
+        #expect(json["schema_version"] as? Int == 1)
+        #expect(json["order_id"] as? String == Self.orderID.uuidString)
+        #expect(json["user_id"] as? String == "u1")
+        #expect(json["quantity"] as? Int == 2)
+        #expect(json["timestamp"] as? String == "2026-11-18T11:06:40.123Z")
+        #expect(json["causation_id"] == nil, "OrderPlaced has no cause")
+    }
+
+    @Test("timestamps are written in UTC with exactly three fractional digits", arguments: [
+        (1_795_000_000.0, "2026-11-18T11:06:40.000Z"), (1_795_000_000.007, "2026-11-18T11:06:40.007Z"),
+        (1_795_000_000.0999, "2026-11-18T11:06:40.100Z"), (1_795_000_000.9996, "2026-11-18T11:06:41.000Z"),
+    ])
+    func timestampFormat(seconds: Double, text: String) {
+        #expect(EventCoding.formatTimestamp(Date(timeIntervalSince1970: seconds)) == text)
+    }
+
+    @Test("unknown fields are ignored")
+    func unknownFields() throws {
+        var json = try Self.placedJSON()
+        json["coupon"] = "SPRING"
+        #expect(try Self.decode(json) == .orderPlaced(Self.placed))
+    }
+
+    @Test("a timestamp without fractional seconds is accepted")
+    func timestampWithoutFraction() throws {
+        var json = try Self.placedJSON()
+        json["timestamp"] = "2026-11-18T11:06:40Z"
+        #expect(try Self.decode(json).metadata.timestamp == Date(timeIntervalSince1970: 1_795_000_000))
+    }
+
+    @Test("a body that is not JSON")
+    func notJSON() {
+        #expect { try OrderEvent(decoding: Data("{not json".utf8)) } throws: { error in
+            if case .notJSON = error as? EventDecodingError { true } else { false }
+        }
+        #expect { try OrderEvent(decoding: Data("[1, 2]".utf8)) } throws: { error in
+            if case .notJSON = error as? EventDecodingError { true } else { false }
+        }
+    }
+
+    @Test("a missing field is named", arguments: ["event_type", "schema_version", "event_id", "order_id", "timestamp", "user_id", "item", "quantity"])
+    func missingField(field: String) throws {
+        var json = try Self.placedJSON()
+        json[field] = nil
+        #expect(throws: EventDecodingError.missingField(field)) { try Self.decode(json) }
+    }
+
+    @Test("a wrongly typed field is named")
+    func wrongType() throws {
+        var json = try Self.placedJSON()
+        json["quantity"] = "two"
+        #expect(throws: EventDecodingError.wrongType(field: "quantity", expected: "an integer")) { try Self.decode(json) }
+        json = try Self.placedJSON()
+        json["user_id"] = 42
+        #expect(throws: EventDecodingError.wrongType(field: "user_id", expected: "a string")) { try Self.decode(json) }
+    }
+
+    @Test("invalid values are named", arguments: [("order_id", "not-a-uuid"), ("timestamp", "yesterday"), ("item", ""), ("user_id", "")])
+    func invalidValue(field: String, value: String) throws {
+        var json = try Self.placedJSON()
+        json[field] = value
+        #expect { try Self.decode(json) } throws: { error in
+            if case .invalidValue(let named, _) = error as? EventDecodingError { named == field } else { false }
+        }
+    }
+
+    @Test("a quantity below one is an invalid value")
+    func quantityBelowOne() throws {
+        var json = try Self.placedJSON()
+        json["quantity"] = 0
+        #expect(throws: EventDecodingError.invalidValue(field: "quantity", reason: "must be at least 1, got 0")) { try Self.decode(json) }
+    }
+
+    @Test("an unknown event type")
+    func unknownType() throws {
+        var json = try Self.placedJSON()
+        json["event_type"] = "OrderShipped"
+        #expect(throws: EventDecodingError.unknownEventType("OrderShipped")) { try Self.decode(json) }
+    }
+
+    @Test("a newer schema version")
+    func newerSchema() throws {
+        var json = try Self.placedJSON()
+        json["schema_version"] = 2
+        #expect(throws: EventDecodingError.unsupportedSchemaVersion(2)) { try Self.decode(json) }
+    }
+
+    @Test("an unknown failure reason is an invalid value")
+    func unknownReason() throws {
+        guard case .inventoryFailed(let failed) = Self.everyEvent[2] else {
+            Issue.record("fixture changed")
+            return
+        }
+        var json = try #require(JSONSerialization.jsonObject(with: failed.encoded()) as? [String: Any])
+        json["reason"] = "out_of_luck"
+        #expect { try Self.decode(json) } throws: { error in
+            if case .invalidValue(let field, _) = error as? EventDecodingError { field == "reason" } else { false }
+        }
+    }
+
+    @Test("the AMQP properties of an event follow the contract")
+    func properties() {
+        let properties = Self.placed.properties(appID: "order-api")
+        #expect(properties.contentType == "application/json")
+        #expect(properties.deliveryMode == .persistent)
+        #expect(properties.messageID == Self.placed.metadata.eventID.uuidString.lowercased())
+        #expect(properties.type == "OrderPlaced")
+        #expect(properties.appID == "order-api")
+        #expect(properties.timestamp == Self.placed.metadata.timestamp)
+    }
+}
