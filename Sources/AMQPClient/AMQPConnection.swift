@@ -35,11 +35,16 @@ public final class AMQPConnection: Sendable {
     /// confirmed, then closes the connection. Consumers end normally.
     public func close(timeout: Duration = .seconds(10)) async {
         await withUnsafeContinuation { (done: UnsafeContinuation<Void, Never>) in
-            executor.submit(Command(
-                run: { core in core.beginClose(timeout: timeout, done: done) },
-                fail: { _ in done.resume() }
-            ))
+            beginClose(timeout: timeout) { done.resume() }
         }
+    }
+
+    /// Starts the same graceful close without waiting for it; `closed()` tells when it is done.
+    public func beginClose(timeout: Duration = .seconds(10), done: @escaping @Sendable () -> Void = {}) {
+        executor.submit(Command(
+            run: { core in core.beginClose(timeout: timeout, done: done) },
+            fail: { _ in done() }
+        ))
     }
 
     // MARK: Topology

@@ -76,7 +76,8 @@ final class ConnectionCore: @unchecked Sendable {
     private var incoming: [UInt16: IncomingContent] = [:]
 
     private var lastInbound = ContinuousClock.now
-    private var closeRequest: (deadline: ContinuousClock.Instant, done: UnsafeContinuation<Void, Never>)?
+    /// A graceful close in progress: its deadline and whoever waits for it.
+    private var closeRequest: (deadline: ContinuousClock.Instant, waiters: [@Sendable () -> Void])?
 
     init(configuration: AMQPConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -119,10 +120,14 @@ final class ConnectionCore: @unchecked Sendable {
     }
 
     /// Starts a graceful close: the connection stays up until every outstanding publish is
-    /// confirmed (or `timeout` passes), then closes with 200 and resumes `done`.
-    func beginClose(timeout: Duration, done: UnsafeContinuation<Void, Never>) {
-        guard isOpen else { return done.resume() }
-        closeRequest = (.now + timeout, done)
+    /// confirmed (or `timeout` passes), then closes with 200 and calls `done`.
+    func beginClose(timeout: Duration, done: @escaping @Sendable () -> Void) {
+        guard isOpen else { return done() }
+        if closeRequest == nil {
+            closeRequest = (.now + timeout, [done])
+        } else {
+            closeRequest?.waiters.append(done)
+        }
         finishCloseIfDrained()
     }
 
@@ -134,7 +139,7 @@ final class ConnectionCore: @unchecked Sendable {
             _ = amqp_connection_close(state, AMQP_REPLY_SUCCESS)
         }
         fail(.connectionClosed(code: nil, reason: "closed by the application"), finishConsumersNormally: true)
-        request.done.resume()
+        for done in request.waiters { done() }
     }
 
     /// Ends the connection: every waiting publish fails with `error`, every consumer ends.
@@ -149,7 +154,7 @@ final class ConnectionCore: @unchecked Sendable {
         consumers = [:]
         if let request = closeRequest {
             closeRequest = nil
-            request.done.resume()
+            for done in request.waiters { done() }
         }
         if !finishConsumersNormally {
             logger.warning("AMQP connection lost", metadata: ["error": "\(error)"])

@@ -40,6 +40,9 @@ public final class ReconnectingConnection: Service, Sendable {
     /// How many times a connection was established (1 after the first, more after recoveries).
     public var connectionCount: Int { connections.load(ordering: .relaxed) }
 
+    /// Whether `run()` has ended, so no connection will come any more.
+    public var isStopped: Bool { state.withLock { $0.stopped } }
+
     public func run() async throws {
         defer { stop() }
         var attempt = 0
@@ -71,10 +74,10 @@ public final class ReconnectingConnection: Service, Sendable {
                 await withTaskCancellationHandler {
                     await connection.closed()
                 } onCancel: {
-                    Task { await connection.close() }
+                    connection.beginClose()
                 }
             } onGracefulShutdown: {
-                Task { await connection.close() }
+                connection.beginClose()
             }
             state.withLock { if $0.current === connection { $0.current = nil } }
             if !Task.isCancelled && !Task.isShuttingDownGracefully {
@@ -165,7 +168,7 @@ public struct ResumingConsumer: AsyncSequence, Sendable {
                     do {
                         current = try await connection.connection().consume(queue: queue, prefetch: prefetch).makeAsyncIterator()
                     } catch let error as AMQPError where error.isConnectionLoss {
-                        if Task.isCancelled { return nil }
+                        if Task.isCancelled || connection.isStopped { return nil }
                         continue
                     }
                 }

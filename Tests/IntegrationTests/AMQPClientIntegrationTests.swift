@@ -165,7 +165,7 @@ struct AMQPClientIntegrationTests {
 
     @Test("after the broker closes every connection, publishing and consuming resume and nothing is lost")
     func recoversFromClosedConnections() async throws {
-        _ = try await Broker.connect()  // fails with the clear line if there is no broker
+        try await Broker.connect().close()  // fails with the clear line if there is no broker
         let queue = "test-recovery-\(UUID().uuidString.prefix(8).lowercased())"
         let reconnecting = ReconnectingConnection(
             configuration: try Broker.configuration("recovery-test"),
@@ -197,6 +197,32 @@ struct AMQPClientIntegrationTests {
         }
         #expect(received.all == Set((0..<total).map(String.init)))
         #expect(reconnecting.connectionCount >= 2)
+    }
+}
+
+extension AMQPClientIntegrationTests {
+    @Test("a resuming consumer ends when its reconnecting connection stops")
+    func resumingConsumerEndsOnStop() async throws {
+        try await Broker.connect().close()
+        let queue = "test-stop-\(UUID().uuidString.prefix(8).lowercased())"
+        let reconnecting = ReconnectingConnection(configuration: try Broker.configuration("stop-test"), logger: Logger(label: "stop-test")) { connection in
+            try await connection.declareQueue(queue, arguments: ["x-queue-type": "quorum", "x-expires": .int64(60_000)])
+        }
+        let running = Task { try await reconnecting.run() }
+        let consuming = Task {
+            var count = 0
+            for try await delivery in reconnecting.consume(queue: queue, prefetch: 5) {
+                try delivery.ack()
+                count += 1
+            }
+            return count
+        }
+        try await reconnecting.publish(Data("one".utf8), exchange: "", routingKey: queue)
+        try await eventually(.seconds(10), "the delivery") { try await reconnecting.connection().inspectQueue(queue).messageCount == 0 }
+        running.cancel()
+        let consumed = try await within(.seconds(10), "the consumer to end") { try await consuming.value }
+        #expect(consumed == 1)
+        #expect(reconnecting.isStopped)
     }
 }
 
