@@ -46,6 +46,8 @@ final class ConnectionCore: @unchecked Sendable {
         let channel: ChannelID
         let continuation: AsyncThrowingStream<AMQPDelivery, any Error>.Continuation
         let connection: AMQPConnection
+        /// basic.cancel is done; deliveries sent before it are still to be yielded.
+        var cancelled = false
     }
 
     /// A message whose method frame arrived and whose header and body frames are being read.
@@ -392,8 +394,9 @@ final class ConnectionCore: @unchecked Sendable {
         let arena = CArena()
         _ = amqp_basic_cancel(state, channel.number, arena.bytes(consumer.tag))
         try check(amqp_get_rpc_reply(state), channel: channel.number, method: "basic.cancel")
-        consumers[channel.number] = nil
-        consumer.continuation.finish()
+        // Deliveries that came before cancel-ok wait in librabbitmq's frame queue; the
+        // sequence ends once they are yielded (see processIncomingFrames).
+        consumers[channel.number]?.cancelled = true
     }
 
     /// Closes a consumer's channel; the broker requeues whatever it delivered and was not acked.
@@ -457,6 +460,10 @@ final class ConnectionCore: @unchecked Sendable {
             }
             lastInbound = .now
             handle(frame)
+        }
+        for (number, consumer) in consumers where consumer.cancelled {
+            consumers[number] = nil
+            consumer.continuation.finish()
         }
         if isOpen { amqp_maybe_release_buffers(state) }
     }

@@ -151,6 +151,31 @@ struct AMQPClientIntegrationTests {
         await connection.close()
     }
 
+    @Test("after cancel every delivery already sent is still yielded and can be acked; then the sequence ends")
+    func cancelDrains() async throws {
+        let connection = try await Broker.connect()
+        let queue = try await Broker.declareTemporaryQueue(on: connection)
+        for index in 0..<50 {
+            try await connection.publish(Data("\(index)".utf8), exchange: "", routingKey: queue)
+        }
+        let consumer = try await connection.consume(queue: queue, prefetch: 20)
+        let drained = try await within(.seconds(10), "the consumer to drain") {
+            var count = 0
+            for try await delivery in consumer {
+                if count == 0 { try await consumer.cancel() }
+                try delivery.ack()
+                count += 1
+            }
+            return count
+        }
+        #expect(drained >= 1 && drained <= 20, "at most the prefetch was in flight")
+        await consumer.close()
+        try await eventually(.seconds(10), "the rest to stay in the queue") {
+            try await connection.inspectQueue(queue).messageCount == UInt32(50 - drained)
+        }
+        await connection.close()
+    }
+
     @Test("deleting a queue cancels its consumer with a typed error")
     func consumerCancelledByBroker() async throws {
         let connection = try await Broker.connect()
