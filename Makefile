@@ -6,13 +6,17 @@ SHELL := /bin/bash
 RUN := .run
 RAW_BENCH := $(RUN)/bin/amqp-raw-bench
 
-.PHONY: help infra infra-stop test up down bench-amqp
+INVENTORY ?= 1
+SERVICE ?=
+
+.PHONY: help infra infra-stop build test up down logs bench-amqp
 
 help:
-	@echo "make test        start RabbitMQ and PostgreSQL if needed, then swift test"
-	@echo "make up          start RabbitMQ and PostgreSQL and declare the topology"
-	@echo "make down        stop what make up started"
-	@echo "make bench-amqp  AMQPClient against plain librabbitmq on the local broker"
+	@echo "make test                start RabbitMQ and PostgreSQL if needed, then swift test"
+	@echo "make up [INVENTORY=3]    start broker, database and every service that is not running"
+	@echo "make down                stop what make up started"
+	@echo "make logs [SERVICE=...]  follow the service logs"
+	@echo "make bench-amqp          AMQPClient against plain librabbitmq on the local broker"
 
 infra:
 	@scripts/infra.sh start
@@ -22,13 +26,20 @@ infra-stop:
 
 test: infra
 	swift build --build-tests
-	swift test --skip-build
+	swift test --skip-build --no-parallel
 
-up: infra
-	swift build --product order-api
-	.build/debug/order-api
+build:
+	swift build
 
-down: infra-stop
+up: infra build
+	@scripts/services.sh up $(INVENTORY)
+
+down:
+	@scripts/services.sh down
+	@scripts/infra.sh stop
+
+logs:
+	@scripts/services.sh logs $(SERVICE)
 
 $(RAW_BENCH): bench/raw/amqp-raw-bench.c
 	@mkdir -p $(dir $@)

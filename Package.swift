@@ -10,6 +10,10 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
+let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
+let postgres = Target.Dependency.product(name: "PostgresNIO", package: "postgres-nio")
+let metrics = Target.Dependency.product(name: "Metrics", package: "swift-metrics")
+
 let package = Package(
     name: "order-pipeline",
     platforms: [.macOS(.v15)],
@@ -26,6 +30,11 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(
@@ -54,21 +63,59 @@ let package = Package(
                 "OrderEvents",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                postgres,
+                hummingbird,
+                metrics,
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings
         ),
-        .executableTarget(name: "OrderAPI", dependencies: ["ServiceRuntime"], swiftSettings: swiftSettings),
-        .executableTarget(name: "InventoryWorker", dependencies: ["ServiceRuntime"], swiftSettings: swiftSettings),
-        .executableTarget(name: "NotificationWorker", dependencies: ["ServiceRuntime"], swiftSettings: swiftSettings),
-        .executableTarget(name: "DLQInspector", dependencies: ["ServiceRuntime"], swiftSettings: swiftSettings),
+        .target(
+            name: "OrderService",
+            dependencies: ["ServiceRuntime", "OrderEvents", "AMQPClient", hummingbird, postgres, metrics],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "InventoryService",
+            dependencies: ["ServiceRuntime", "OrderEvents", "AMQPClient", hummingbird, postgres],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "NotificationService",
+            dependencies: [
+                "ServiceRuntime", "OrderEvents", "AMQPClient", hummingbird, postgres,
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(name: "OrderAPI", dependencies: ["OrderService", "ServiceRuntime"], swiftSettings: swiftSettings),
+        .executableTarget(name: "InventoryWorker", dependencies: ["InventoryService", "ServiceRuntime"], swiftSettings: swiftSettings),
+        .executableTarget(name: "NotificationWorker", dependencies: ["NotificationService", "ServiceRuntime"], swiftSettings: swiftSettings),
+        .executableTarget(name: "DLQInspector", swiftSettings: swiftSettings),
         .executableTarget(name: "AMQPBenchmark", dependencies: ["AMQPClient"], swiftSettings: swiftSettings),
         .testTarget(name: "AMQPClientTests", dependencies: ["AMQPClient"], swiftSettings: swiftSettings),
         .testTarget(name: "OrderEventsTests", dependencies: ["AMQPClient", "OrderEvents"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ServiceTests",
+            dependencies: ["OrderService", "InventoryService", "ServiceRuntime", "AMQPClient"],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "AMQPClient", "OrderEvents", "TestSupport", postgres,
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
                 "AMQPClient",
                 "OrderEvents",
+                "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -30,6 +30,18 @@ as_user() { local user=$1; shift; runuser -u "$user" -- "$@"; }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# Runs a command with no file descriptor above 2, for commands that leave a server running:
+# the server must not hold the caller's descriptors open (a caller may wait for them to
+# close, as Foundation's Process does, and would wait for as long as the server runs).
+without_inherited_fds() {
+  local fd
+  for fd in /proc/"$BASHPID"/fd/*; do
+    fd=${fd##*/}
+    if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+  done
+  "$@"
+}
+
 install_packages() {
   local missing=()
   for p in "${PACKAGES[@]}"; do
@@ -62,8 +74,17 @@ rabbitmqctl() { as_user rabbitmq env "${RABBIT_ENV[@]}" "$RABBIT_BIN/rabbitmqctl
 
 rabbit_running() { [ -f "$RABBIT_DIR/rabbit.pid" ] && kill -0 "$(cat "$RABBIT_DIR/rabbit.pid")" 2>/dev/null; }
 
+# The tests' own virtual host, so they never touch what `make up` runs.
+ensure_test_vhost() {
+  rabbit_running || return 0
+  if ! rabbitmqctl -q list_vhosts 2>/dev/null | grep -qx test; then
+    rabbitmqctl -q add_vhost test >/dev/null
+    rabbitmqctl -q set_permissions -p test guest '.*' '.*' '.*' >/dev/null
+  fi
+}
+
 start_rabbitmq() {
-  if rabbit_running; then return 0; fi
+  if rabbit_running; then ensure_test_vhost; return 0; fi
   if port_open "$AMQP_PORT"; then log "a broker already listens on 127.0.0.1:$AMQP_PORT; using it"; return 0; fi
   mkdir -p "$RABBIT_DIR/home" "$RABBIT_DIR/log" "$RABBIT_DIR/mnesia"
   cat > "$RABBIT_DIR/rabbitmq.conf" <<CONF
@@ -74,12 +95,14 @@ CONF
   echo '[rabbitmq_management].' > "$RABBIT_DIR/enabled_plugins"
   chown -R rabbitmq:rabbitmq "$RABBIT_DIR"
   log "starting RabbitMQ on 127.0.0.1:$AMQP_PORT (data in $RABBIT_DIR)"
-  as_user rabbitmq env "${RABBIT_ENV[@]}" "$RABBIT_BIN/rabbitmq-server" >"$RABBIT_DIR/log/console.log" 2>&1 &
+  (without_inherited_fds as_user rabbitmq env "${RABBIT_ENV[@]}" "$RABBIT_BIN/rabbitmq-server") \
+    </dev/null >"$RABBIT_DIR/log/console.log" 2>&1 &
   local deadline=$((SECONDS + 90))
   until rabbitmqctl -q await_startup >/dev/null 2>&1 && port_open "$AMQP_PORT"; do
     [ $SECONDS -lt $deadline ] || die "RabbitMQ did not start within 90 s; see $RABBIT_DIR/log/"
     sleep 1
   done
+  ensure_test_vhost
   log "RabbitMQ is up (management UI: http://127.0.0.1:$MANAGEMENT_PORT)"
 }
 
@@ -100,8 +123,20 @@ pg_running() { [ -f "$PG_DIR/data/postmaster.pid" ] && as_user postgres "$PG_BIN
 
 psql_admin() { as_user postgres psql -h "$PG_DIR" -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
 
+# The role and the databases: `orders` for the system, `orders_test` for the tests.
+ensure_databases() {
+  if [ "$(psql_admin -c "select 1 from pg_roles where rolname = 'orders'")" != 1 ]; then
+    psql_admin -c "create role orders login password 'orders'"
+  fi
+  for db in orders orders_test; do
+    if [ "$(psql_admin -c "select 1 from pg_database where datname = '$db'")" != 1 ]; then
+      psql_admin -c "create database $db owner orders"
+    fi
+  done
+}
+
 start_postgres() {
-  if pg_running; then return 0; fi
+  if pg_running; then ensure_databases; return 0; fi
   if port_open "$PG_PORT"; then log "a database already listens on 127.0.0.1:$PG_PORT; using it"; return 0; fi
   mkdir -p "$PG_DIR"
   chown postgres:postgres "$PG_DIR"
@@ -110,14 +145,9 @@ start_postgres() {
     as_user postgres "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 >/dev/null
   fi
   log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
-  as_user postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_DIR -c max_connections=200" start >/dev/null
-  if [ "$(psql_admin -c "select 1 from pg_roles where rolname = 'orders'")" != 1 ]; then
-    psql_admin -c "create role orders login password 'orders'"
-  fi
-  if [ "$(psql_admin -c "select 1 from pg_database where datname = 'orders'")" != 1 ]; then
-    psql_admin -c "create database orders owner orders"
-  fi
+  (without_inherited_fds as_user postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_DIR -c max_connections=200" start) </dev/null >/dev/null
+  ensure_databases
   log "PostgreSQL is up (postgres://orders:orders@127.0.0.1:$PG_PORT/orders)"
 }
 

@@ -1,5 +1,6 @@
 public import Foundation
 public import Logging
+import Synchronization
 
 /// One AMQP 0-9-1 connection to RabbitMQ, over librabbitmq.
 ///
@@ -105,11 +106,17 @@ public final class AMQPConnection: Sendable {
         _ body: Data, exchange: String, routingKey: String,
         properties: AMQPProperties = AMQPProperties(), mandatory: Bool = false
     ) async throws {
+        try await publish([OutgoingMessage(body: body, exchange: exchange, routingKey: routingKey, properties: properties, mandatory: mandatory)])
+    }
+
+    /// Publishes the messages in this order, pipelined, and returns once the broker has
+    /// confirmed every one; throws the first refusal or failure otherwise.
+    public func publish(_ messages: [OutgoingMessage]) async throws {
+        guard !messages.isEmpty else { return }
         try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+            let outcome = BatchOutcome(count: messages.count, continuation: continuation)
             executor.submit(Command(
-                run: { core in
-                    core.publish(body, exchange: exchange, routingKey: routingKey, properties: properties, mandatory: mandatory, continuation: continuation)
-                },
+                run: { core in core.publish(messages, completion: outcome.record) },
                 fail: { continuation.resume(throwing: $0) }
             ))
         }
@@ -127,6 +134,52 @@ public final class AMQPConnection: Sendable {
     /// basic.get: the next message of the queue, not yet acknowledged, or nil when it is empty.
     public func get(queue: String) async throws -> AMQPDelivery? {
         try await executor.perform { [self] core throws(AMQPError) in try core.get(queue: queue, connection: self) }
+    }
+}
+
+/// A message to publish.
+public struct OutgoingMessage: Sendable {
+    public var body: Data
+    public var exchange: String
+    public var routingKey: String
+    public var properties: AMQPProperties
+    public var mandatory: Bool
+
+    public init(body: Data, exchange: String, routingKey: String, properties: AMQPProperties = AMQPProperties(), mandatory: Bool = false) {
+        self.body = body
+        self.exchange = exchange
+        self.routingKey = routingKey
+        self.properties = properties
+        self.mandatory = mandatory
+    }
+}
+
+/// Gathers the confirms of a batch and resumes its caller once, with the first error if any.
+private final class BatchOutcome: Sendable {
+    private struct State {
+        var remaining: Int
+        var firstError: AMQPError?
+    }
+
+    private let state: Mutex<State>
+    private let continuation: UnsafeContinuation<Void, any Error>
+
+    init(count: Int, continuation: UnsafeContinuation<Void, any Error>) {
+        state = Mutex(State(remaining: count))
+        self.continuation = continuation
+    }
+
+    @Sendable func record(_ result: Result<Void, AMQPError>) {
+        let finished: AMQPError?? = state.withLock { state in
+            if case .failure(let error) = result, state.firstError == nil { state.firstError = error }
+            state.remaining -= 1
+            return state.remaining == 0 ? .some(state.firstError) : .none
+        }
+        switch finished {
+        case .some(.some(let error)): continuation.resume(throwing: error)
+        case .some(.none): continuation.resume()
+        case .none: break
+        }
     }
 }
 

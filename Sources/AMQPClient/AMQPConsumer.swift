@@ -16,11 +16,12 @@ public struct AMQPConsumer: AsyncSequence, Sendable {
         deliveries.makeAsyncIterator()
     }
 
-    /// Stops new deliveries (basic.cancel). Deliveries already received are still yielded and
-    /// can still be acknowledged; then the sequence ends.
-    public func cancel() async throws {
+    /// Stops new deliveries (basic.cancel). Deliveries the broker sent before are still
+    /// yielded and can still be acknowledged; then the sequence ends. Returns at once; if the
+    /// connection is gone the sequence ends anyway.
+    public func cancel() {
         let channel = self.channel
-        try await connection.executor.perform { core throws(AMQPError) in try core.cancelConsumer(on: channel) }
+        connection.executor.submit(Command(run: { core in try? core.cancelConsumer(on: channel) }, fail: { _ in }))
     }
 
     /// Closes the consumer's channel. The broker requeues every delivery not yet acknowledged.

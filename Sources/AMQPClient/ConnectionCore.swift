@@ -22,7 +22,7 @@ public struct QueueState: Sendable, Hashable {
 /// be `@unchecked Sendable`: it is handed to that thread once and never shared.
 final class ConnectionCore: @unchecked Sendable {
     private struct PendingPublish {
-        let continuation: UnsafeContinuation<Void, any Error>
+        let completion: @Sendable (Result<Void, AMQPError>) -> Void
         let exchange: String
         let routingKey: String
         let messageID: String?
@@ -288,34 +288,36 @@ final class ConnectionCore: @unchecked Sendable {
 
     // MARK: Publishing with confirms
 
-    func publish(
-        _ body: Data, exchange: String, routingKey: String, properties: AMQPProperties, mandatory: Bool,
-        continuation: UnsafeContinuation<Void, any Error>
-    ) {
-        do throws(AMQPError) {
-            if closeRequest != nil { throw .connectionClosed(code: nil, reason: "the connection is closing") }
-            let state = try liveState()
-            let publisher = try currentPublisher()
-            let arena = CArena()
-            var cProperties = arena.properties(properties)
-            let status = body.withUnsafeBytes { buffer in
-                amqp_basic_publish(
-                    state, publisher.channel.number, arena.bytes(exchange), arena.bytes(routingKey),
-                    mandatory ? 1 : 0, 0, &cProperties,
-                    amqp_bytes_t(len: buffer.count, bytes: UnsafeMutableRawPointer(mutating: buffer.baseAddress))
+    /// Publishes `messages` in order; `completion` runs once per message, when the broker
+    /// confirmed or refused it, or the publish failed.
+    func publish(_ messages: [OutgoingMessage], completion: @escaping @Sendable (Result<Void, AMQPError>) -> Void) {
+        for message in messages {
+            do throws(AMQPError) {
+                if closeRequest != nil { throw .connectionClosed(code: nil, reason: "the connection is closing") }
+                let state = try liveState()
+                let publisher = try currentPublisher()
+                let arena = CArena()
+                var properties = arena.properties(message.properties)
+                let status = message.body.withUnsafeBytes { buffer in
+                    amqp_basic_publish(
+                        state, publisher.channel.number, arena.bytes(message.exchange), arena.bytes(message.routingKey),
+                        message.mandatory ? 1 : 0, 0, &properties,
+                        amqp_bytes_t(len: buffer.count, bytes: UnsafeMutableRawPointer(mutating: buffer.baseAddress))
+                    )
+                }
+                guard status == AMQP_STATUS_OK.rawValue else {
+                    let error = AMQPError.connectionClosed(code: nil, reason: Self.describe(status))
+                    fail(error)
+                    throw error
+                }
+                publisher.pending[publisher.nextSequence] = PendingPublish(
+                    completion: completion, exchange: message.exchange, routingKey: message.routingKey,
+                    messageID: message.properties.messageID
                 )
+                publisher.nextSequence += 1
+            } catch {
+                completion(.failure(error))
             }
-            guard status == AMQP_STATUS_OK.rawValue else {
-                let error = AMQPError.connectionClosed(code: nil, reason: Self.describe(status))
-                fail(error)
-                throw error
-            }
-            publisher.pending[publisher.nextSequence] = PendingPublish(
-                continuation: continuation, exchange: exchange, routingKey: routingKey, messageID: properties.messageID
-            )
-            publisher.nextSequence += 1
-        } catch {
-            continuation.resume(throwing: error)
         }
     }
 
@@ -336,11 +338,11 @@ final class ConnectionCore: @unchecked Sendable {
         for sequence in tags {
             guard let pending = publisher.pending.removeValue(forKey: sequence) else { continue }
             if nacked {
-                pending.continuation.resume(throwing: AMQPError.publishNacked)
+                pending.completion(.failure(.publishNacked))
             } else if let returned = pending.returned {
-                pending.continuation.resume(throwing: returned)
+                pending.completion(.failure(returned))
             } else {
-                pending.continuation.resume()
+                pending.completion(.success(()))
             }
         }
         while publisher.oldestPending < publisher.nextSequence, publisher.pending[publisher.oldestPending] == nil {
@@ -361,7 +363,7 @@ final class ConnectionCore: @unchecked Sendable {
     }
 
     private func failPending(_ publisher: Publisher, with error: AMQPError) {
-        for pending in publisher.pending.values { pending.continuation.resume(throwing: error) }
+        for pending in publisher.pending.values { pending.completion(.failure(error)) }
     }
 
     // MARK: Consuming

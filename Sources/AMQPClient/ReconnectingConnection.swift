@@ -40,6 +40,9 @@ public final class ReconnectingConnection: Service, Sendable {
     /// How many times a connection was established (1 after the first, more after recoveries).
     public var connectionCount: Int { connections.load(ordering: .relaxed) }
 
+    /// Whether a connection is open right now.
+    public var isConnected: Bool { state.withLock { $0.current?.isOpen ?? false } }
+
     /// Whether `run()` has ended, so no connection will come any more.
     public var isStopped: Bool { state.withLock { $0.stopped } }
 

@@ -1,3 +1,7 @@
+import InventoryService
 import ServiceRuntime
 
-await TopologyBootstrap.run(service: "inventory-worker")
+await ServiceMain.run(
+    service: InventoryWorker.service, portVariable: "ADMIN_PORT", defaultPort: 9102,
+    schema: { StockLedger.schema(seeding: try InitialStock()) }, build: InventoryWorker.services
+)

@@ -1,3 +1,7 @@
+import NotificationService
 import ServiceRuntime
 
-await TopologyBootstrap.run(service: "notification-worker")
+await ServiceMain.run(
+    service: NotificationWorker.service, portVariable: "ADMIN_PORT", defaultPort: 9103,
+    schema: { NotificationWorker.schema }, build: NotificationWorker.services
+)

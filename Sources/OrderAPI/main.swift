@@ -1,3 +1,4 @@
+import OrderService
 import ServiceRuntime
 
-await TopologyBootstrap.run(service: "order-api")
+await ServiceMain.run(service: OrderAPI.service, portVariable: "PORT", defaultPort: 8101, schema: { OrderAPI.schema }, build: OrderAPI.services)

@@ -11,7 +11,7 @@ public struct BrokerSettings: Sendable {
     /// `RABBITMQ_URL`, with `RABBITMQ_HOST`, `RABBITMQ_PORT`, `RABBITMQ_USER`,
     /// `RABBITMQ_PASSWORD` and `RABBITMQ_VHOST` overriding its parts; `RABBITMQ_QUEUE_TYPE`
     /// and `DELIVERY_LIMIT` shape the queues.
-    public init(environment: Environment, service: String) throws(ConfigurationError) {
+    public init(environment: EnvironmentVariables, service: String) throws(ConfigurationError) {
         let url = environment.string("RABBITMQ_URL", default: Self.defaultURL)
         var connection: AMQPConfiguration
         do {

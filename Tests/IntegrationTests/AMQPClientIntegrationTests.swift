@@ -2,6 +2,7 @@ import AMQPClient
 import Foundation
 import Logging
 import Synchronization
+import TestSupport
 import Testing
 
 /// Against the real broker. Serialized, because one test closes every connection the broker has.
@@ -162,7 +163,7 @@ struct AMQPClientIntegrationTests {
         let drained = try await within(.seconds(10), "the consumer to drain") {
             var count = 0
             for try await delivery in consumer {
-                if count == 0 { try await consumer.cancel() }
+                if count == 0 { consumer.cancel() }
                 try delivery.ack()
                 count += 1
             }

@@ -1,5 +1,6 @@
 import AMQPClient
 import Foundation
+import TestSupport
 import Testing
 
 /// The real RabbitMQ that `make test` starts (or the one RABBITMQ_URL names).
@@ -43,30 +44,3 @@ enum Broker {
     }
 }
 
-struct TimedOut: Error, CustomStringConvertible {
-    let what: String
-    var description: String { "timed out waiting for \(what)" }
-}
-
-/// Runs `body` and fails with `TimedOut` if it has not finished within `limit`.
-func within<T: Sendable>(_ limit: Duration, _ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else { throw TimedOut(what: what) }
-        return value
-    }
-}
-
-/// Waits until `condition` holds, checking every 100 ms, for at most `limit`.
-func eventually(_ limit: Duration, _ what: String, _ condition: @escaping @Sendable () async throws -> Bool) async throws {
-    try await within(limit, what) {
-        while try await !condition() {
-            try await Task.sleep(for: .milliseconds(100))
-        }
-    }
-}

@@ -6,12 +6,17 @@ public struct ConfigurationError: Error, Sendable, Hashable, CustomStringConvert
     public let variable: String
     public let problem: String
 
+    public init(variable: String, problem: String) {
+        self.variable = variable
+        self.problem = problem
+    }
+
     public var description: String { "invalid \(variable): \(problem)" }
 }
 
 /// The one configuration reader of every service: environment variables with defaults.
 /// An unset or empty variable takes its default; a set one must be valid.
-public struct Environment: Sendable {
+public struct EnvironmentVariables: Sendable {
     private let values: [String: String]
 
     public init(_ values: [String: String] = ProcessInfo.processInfo.environment) {
@@ -34,6 +39,24 @@ public struct Environment: Sendable {
             throw ConfigurationError(variable: name, problem: "\(value) is outside \(range.lowerBound)...\(range.upperBound)")
         }
         return value
+    }
+
+    /// A duration such as `500ms`, `30s`, `15m`, `24h`, `7d`, or a number of seconds.
+    public func duration(_ name: String, default fallback: Duration) throws(ConfigurationError) -> Duration {
+        guard let text = string(name) else { return fallback }
+        guard let value = Self.parseDuration(text), value > .zero else {
+            throw ConfigurationError(variable: name, problem: "'\(text)' is not a duration like 500ms, 30s, 15m, 24h or 7d")
+        }
+        return value
+    }
+
+    static func parseDuration(_ text: String) -> Duration? {
+        let units: [(suffix: String, seconds: Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
+        for (suffix, seconds) in units where text.hasSuffix(suffix) {
+            guard let number = Double(text.dropLast(suffix.count)), number.isFinite else { return nil }
+            return .milliseconds(Int64((number * seconds * 1000).rounded()))
+        }
+        return Double(text).flatMap { $0.isFinite ? .milliseconds(Int64(($0 * 1000).rounded())) : nil }
     }
 
     public func choice<T: RawRepresentable & CaseIterable>(_ name: String, default fallback: T) throws(ConfigurationError) -> T where T.RawValue == String {

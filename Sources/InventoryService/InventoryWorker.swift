@@ -1,0 +1,37 @@
+import Hummingbird
+import OrderEvents
+public import ServiceRuntime
+public import ServiceLifecycle
+
+/// The inventory-worker's services: outbox relay, retention, the `order-events` consumer
+/// and the admin HTTP server (`/health`, `/ready`, `/metrics`, `/inventory`).
+public enum InventoryWorker {
+    public static let service = "inventory-worker"
+
+    public static func services(_ context: ServiceContext) throws -> [any Service] {
+        let (settings, database, broker, logger) = (context.settings, context.database, context.broker, context.logger)
+        let router = Router()
+        router.add(middleware: JSONErrorMiddleware())
+        OperationalRoutes(context: context).add(to: router)
+        router.get("/inventory") { _, _ in
+            JSONResponse.make(.ok, ["items": try await StockLedger.items(database)])
+        }
+        router.get("/inventory/{item}") { _, context in
+            let name = try context.parameters.require("item")
+            guard let item = try await StockLedger.item(name, database) else {
+                return JSONResponse.error(.notFound, "unknown item '\(name)'", field: "item")
+            }
+            return JSONResponse.make(.ok, item)
+        }
+        return [
+            OutboxRelay(database: database, broker: broker, schema: context.schema.name, appID: service, logger: logger),
+            RetentionService(database: database, retention: settings.retention, logger: logger),
+            EventConsumer(
+                queue: Queues.orderEvents, broker: broker, database: database,
+                handler: ReservationHandler(schema: context.schema.name), service: service,
+                prefetch: settings.prefetch, concurrency: settings.concurrency, logger: logger
+            ),
+            Application(router: router, configuration: settings.httpConfiguration, logger: logger),
+        ]
+    }
+}

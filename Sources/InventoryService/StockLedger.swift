@@ -1,0 +1,101 @@
+import Foundation
+import Logging
+public import OrderEvents
+import PostgresNIO
+public import ServiceRuntime
+
+/// The inventory-worker's data: stock per item and one reservation decision per order.
+public enum StockLedger {
+    public static func schema(seeding stock: InitialStock) -> DatabaseSchema {
+        DatabaseSchema(name: "inventory", migrations: [[
+            "create table stock (item text primary key, available int not null check (available >= 0), reserved int not null default 0 check (reserved >= 0))",
+            """
+            create table reservations (
+                order_id uuid primary key, event_id uuid not null, item text not null, quantity int not null,
+                outcome text not null, reason text, created_at timestamptz not null default now()
+            )
+            """,
+        ]]) { connection, logger in
+            try await seed(stock, on: connection, logger: logger)
+        }
+    }
+
+    /// Seeds the stock, only into an empty table.
+    static func seed(_ stock: InitialStock, on connection: PostgresConnection, logger: Logger) async throws {
+        let items = stock.items.keys.sorted()
+        let counts = items.map { stock.items[$0] ?? 0 }
+        try await connection.query("""
+            insert into stock (item, available)
+            select * from unnest(\(items)::text[], \(counts)::int[]) where not exists (select 1 from stock)
+            """, logger: logger)
+    }
+
+    public struct Item: Codable, Sendable, Hashable {
+        public let item: String
+        public let available: Int
+        public let reserved: Int
+    }
+
+    public enum Decision: Sendable, Hashable {
+        case reserved
+        case failed(InventoryFailureReason)
+        /// This order was decided before (by an earlier event for it).
+        case alreadyDecided
+    }
+
+    /// Decides one order within the caller's transaction: holds its stock if enough is
+    /// available, never going below zero, whatever other replicas do at the same time (the
+    /// conditional update locks the item's row).
+    static func decide(_ placed: Event<OrderPlaced>, on connection: PostgresConnection, logger: Logger) async throws -> Decision {
+        let (orderID, line) = (placed.metadata.orderID, placed.payload)
+        let claimed = try await connection.query("""
+            insert into reservations (order_id, event_id, item, quantity, outcome)
+            values (\(orderID), \(placed.metadata.eventID), \(line.item), \(line.quantity), 'pending')
+            on conflict (order_id) do nothing returning order_id
+            """, logger: logger)
+        guard try await claimed.hasRows() else { return .alreadyDecided }
+
+        let updated = try await connection.query("""
+            update stock set available = available - \(line.quantity), reserved = reserved + \(line.quantity)
+            where item = \(line.item) and available >= \(line.quantity) returning item
+            """, logger: logger)
+        let decision: Decision
+        if try await updated.hasRows() {
+            decision = .reserved
+        } else {
+            let known = try await connection.query("select item from stock where item = \(line.item)", logger: logger).hasRows()
+            decision = .failed(known ? .insufficientStock : .unknownItem)
+        }
+        let (outcome, reason): (String, String?) = switch decision {
+        case .reserved: ("reserved", nil)
+        case .failed(let why): ("failed", why.rawValue)
+        case .alreadyDecided: ("pending", nil)
+        }
+        try await connection.query("update reservations set outcome = \(outcome), reason = \(reason) where order_id = \(orderID)", logger: logger)
+        return decision
+    }
+
+    static func items(_ database: PostgresClient) async throws -> [Item] {
+        var items: [Item] = []
+        for try await (item, available, reserved) in try await database.query("select item, available, reserved from stock order by item").decode((String, Int, Int).self) {
+            items.append(Item(item: item, available: available, reserved: reserved))
+        }
+        return items
+    }
+
+    static func item(_ name: String, _ database: PostgresClient) async throws -> Item? {
+        for try await (item, available, reserved) in try await database.query("select item, available, reserved from stock where item = \(name)").decode((String, Int, Int).self) {
+            return Item(item: item, available: available, reserved: reserved)
+        }
+        return nil
+    }
+}
+
+extension PostgresRowSequence {
+    /// Whether the statement returned at least one row (the rest are drained).
+    func hasRows() async throws -> Bool {
+        var any = false
+        for try await _ in self { any = true }
+        return any
+    }
+}

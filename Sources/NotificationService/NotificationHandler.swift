@@ -1,0 +1,43 @@
+import AMQPClient
+import Foundation
+import Logging
+import OrderEvents
+import PostgresNIO
+import ServiceRuntime
+
+/// Notifies the customer of each inventory outcome, records it, and emits `NotificationSent`
+/// through the outbox, in the consumer's transaction.
+struct NotificationHandler: EventHandler {
+    let schema: String
+    let notifier: any Notifier
+
+    func handle(_ event: OrderEvent, delivery: AMQPDelivery, transaction: PostgresConnection, logger: Logger) async throws {
+        let notification: Notification
+        switch event {
+        case .inventoryReserved(let reserved):
+            let line = reserved.payload
+            notification = Notification(
+                notificationID: reserved.metadata.eventID, orderID: reserved.metadata.orderID, userID: line.userID,
+                item: line.item, quantity: line.quantity, outcome: .reserved, reason: nil
+            )
+        case .inventoryFailed(let failed):
+            let line = failed.payload
+            notification = Notification(
+                notificationID: failed.metadata.eventID, orderID: failed.metadata.orderID, userID: line.userID,
+                item: line.item, quantity: line.quantity, outcome: .rejected, reason: line.reason
+            )
+        default:
+            throw UnprocessableEvent("notification-worker handles InventoryReserved and InventoryFailed, not \(event.eventType.rawValue)")
+        }
+        try await notifier.send(notification, logger: logger)
+        try await transaction.query("""
+            insert into notifications (event_id, order_id, user_id, channel, outcome)
+            values (\(notification.notificationID), \(notification.orderID), \(notification.userID), \(notifier.channel), \(notification.outcome.rawValue))
+            """, logger: logger)
+        let sent = Event(
+            metadata: EventMetadata(orderID: notification.orderID, causationID: notification.notificationID),
+            payload: NotificationSent(userID: notification.userID, channel: notifier.channel, outcome: notification.outcome)
+        )
+        try await Outbox.enqueue(sent, schema: schema, on: transaction, logger: logger)
+    }
+}

@@ -1,0 +1,47 @@
+import AsyncHTTPClient
+import Hummingbird
+import OrderEvents
+public import ServiceRuntime
+public import ServiceLifecycle
+
+/// The notification-worker's services: outbox relay, retention, the `inventory-events`
+/// consumer and the admin HTTP server.
+public enum NotificationWorker {
+    public static let service = "notification-worker"
+
+    public static let schema = DatabaseSchema(name: "notification", migrations: [[
+        """
+        create table notifications (
+            event_id uuid primary key, order_id uuid not null, user_id text not null,
+            channel text not null, outcome text not null, sent_at timestamptz not null default now()
+        )
+        """,
+        "create index notifications_order on notifications (order_id)",
+    ]])
+
+    public static func services(_ context: ServiceContext) throws -> [any Service] {
+        let (settings, database, broker, logger) = (context.settings, context.database, context.broker, context.logger)
+        let notifier: any Notifier
+        if let url = EnvironmentVariables().string("NOTIFY_WEBHOOK_URL") {
+            guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+                throw ConfigurationError(variable: "NOTIFY_WEBHOOK_URL", problem: "'\(url)' is not an http(s) URL")
+            }
+            notifier = WebhookNotifier(url: url, client: HTTPClient.shared)
+        } else {
+            notifier = LogNotifier()
+        }
+        let router = Router()
+        router.add(middleware: JSONErrorMiddleware())
+        OperationalRoutes(context: context).add(to: router)
+        return [
+            OutboxRelay(database: database, broker: broker, schema: schema.name, appID: service, logger: logger),
+            RetentionService(database: database, retention: settings.retention, logger: logger),
+            EventConsumer(
+                queue: Queues.inventoryEvents, broker: broker, database: database,
+                handler: NotificationHandler(schema: schema.name, notifier: notifier), service: service,
+                prefetch: settings.prefetch, concurrency: settings.concurrency, logger: logger
+            ),
+            Application(router: router, configuration: settings.httpConfiguration, logger: logger),
+        ]
+    }
+}

@@ -1,0 +1,16 @@
+/// Where an order stands (CONTRACT §2). Statuses only move forward: `accepted`, then
+/// `failed` or `expired` (which a replay can still move on), then `reserved` or `rejected`
+/// (final). A late or duplicated event never moves a status back.
+enum OrderStatus: String, Codable, Sendable, CaseIterable {
+    case accepted, reserved, rejected, failed, expired
+
+    var rank: Int {
+        switch self {
+        case .accepted: 0
+        case .failed, .expired: 1
+        case .reserved, .rejected: 2
+        }
+    }
+
+    func canMove(to next: OrderStatus) -> Bool { next.rank > rank }
+}

@@ -1,0 +1,222 @@
+import Foundation
+import Logging
+import OrderEvents
+import PostgresNIO
+import ServiceRuntime
+
+/// The order-api's data: orders with their history, idempotency keys, and (through the
+/// runtime) its outbox and processed events.
+struct OrderStore: Sendable {
+    static let schema = DatabaseSchema(name: "order_api", migrations: [[
+        """
+        create table orders (
+            order_id uuid primary key, user_id text not null, item text not null, quantity int not null,
+            status text not null, reason text, created_at timestamptz not null, updated_at timestamptz not null,
+            notified_at timestamptz
+        )
+        """,
+        "create index orders_newest on orders (created_at desc, order_id desc)",
+        "create index orders_status_newest on orders (status, created_at desc, order_id desc)",
+        """
+        create table order_history (
+            id bigserial primary key, order_id uuid not null references orders (order_id),
+            status text not null, at timestamptz not null, detail text
+        )
+        """,
+        "create index order_history_order on order_history (order_id, id)",
+        """
+        create table idempotency_keys (
+            key text primary key, order_id uuid not null references orders (order_id),
+            created_at timestamptz not null default now()
+        )
+        """,
+    ]])
+
+    /// Where the projection announces that an order changed; the payload is its id.
+    static let changesChannel = "order_changes"
+
+    let database: PostgresClient
+    let logger: Logger
+
+    enum Placement {
+        case accepted(Order)
+        /// The same idempotency key with the same body: the first order, again.
+        case replayed(Order)
+        /// The same idempotency key with a different body.
+        case conflict
+    }
+
+    private struct KeyTaken: Error {}
+
+    /// Stores the order, its first history step and its `OrderPlaced` outbox row in one
+    /// transaction: once this returns, the order is durable and its event will go out.
+    func place(_ request: OrderRequest, idempotencyKey: String?) async throws -> Placement {
+        if let key = idempotencyKey, let earlier = try await order(forKey: key) {
+            return earlier.matches(request) ? .replayed(earlier) : .conflict
+        }
+        let now = EventCoding.wholeMilliseconds(Date())
+        let orderID = UUID()
+        let placed = Event(
+            metadata: EventMetadata(orderID: orderID, timestamp: now),
+            payload: OrderPlaced(userID: request.userID, item: request.item, quantity: request.quantity)
+        )
+        let logger = self.logger
+        do {
+            try await database.withTransaction(logger: logger) { transaction in
+                try await transaction.query("""
+                    insert into orders (order_id, user_id, item, quantity, status, created_at, updated_at)
+                    values (\(orderID), \(request.userID), \(request.item), \(request.quantity), 'accepted', \(now), \(now))
+                    """, logger: logger)
+                if let key = idempotencyKey {
+                    let claimed = try await transaction.query(
+                        "insert into idempotency_keys (key, order_id) values (\(key), \(orderID)) on conflict do nothing returning key", logger: logger
+                    )
+                    var isNew = false
+                    for try await _ in claimed { isNew = true }
+                    guard isNew else { throw KeyTaken() }
+                }
+                try await transaction.query(
+                    "insert into order_history (order_id, status, at, detail) values (\(orderID), 'accepted', \(now), 'order received')", logger: logger
+                )
+                try await Outbox.enqueue(placed, schema: Self.schema.name, on: transaction, logger: logger)
+            }
+        } catch is KeyTaken {
+            // Another request with this key committed first.
+            guard let key = idempotencyKey, let earlier = try await order(forKey: key) else { throw KeyTaken() }
+            return earlier.matches(request) ? .replayed(earlier) : .conflict
+        }
+        return .accepted(Order(
+            orderID: orderID, userID: request.userID, item: request.item, quantity: request.quantity, status: .accepted,
+            reason: nil, createdAt: now, updatedAt: now, notifiedAt: nil, history: nil
+        ))
+    }
+
+    private func order(forKey key: String) async throws -> Order? {
+        let rows = try await database.query("select order_id from idempotency_keys where key = \(key)", logger: logger)
+        for try await orderID in rows.decode(UUID.self) { return try await order(orderID) }
+        return nil
+    }
+
+    private static let columns = "order_id, user_id, item, quantity, status, reason, created_at, updated_at, notified_at"
+    private typealias Row = (UUID, String, String, Int, String, String?, Date, Date, Date?)
+
+    private static func order(from row: Row) -> Order {
+        Order(
+            orderID: row.0, userID: row.1, item: row.2, quantity: row.3, status: OrderStatus(rawValue: row.4) ?? .accepted,
+            reason: row.5, createdAt: row.6, updatedAt: row.7, notifiedAt: row.8, history: nil
+        )
+    }
+
+    /// The order with its history, or nil.
+    func order(_ orderID: UUID) async throws -> Order? {
+        let rows = try await database.query(PostgresQuery(unsafeSQL: "select \(Self.columns) from orders where order_id = $1", binds: binds(orderID)), logger: logger)
+        var found: Order?
+        for try await row in rows.decode(Row.self) { found = Self.order(from: row) }
+        guard var order = found else { return nil }
+        var history: [Order.Step] = []
+        let steps = try await database.query("select status, at, detail from order_history where order_id = \(orderID) order by at, id", logger: logger)
+        for try await (status, at, detail) in steps.decode((String, Date, String?).self) {
+            history.append(Order.Step(status: status, at: at, detail: detail))
+        }
+        order.history = history
+        return order
+    }
+
+    /// A page of orders, newest first, after `cursor`; also the cursor of the next page.
+    func list(status: OrderStatus?, limit: Int, after cursor: Cursor?) async throws -> (orders: [Order], next: Cursor?) {
+        var bindings = PostgresBindings()
+        var conditions: [String] = []
+        if let status {
+            bindings.append(status.rawValue)
+            conditions.append("status = $\(bindings.count)")
+        }
+        if let cursor {
+            bindings.append(cursor.createdAt)
+            bindings.append(cursor.orderID)
+            conditions.append("(created_at, order_id) < ($\(bindings.count - 1), $\(bindings.count))")
+        }
+        bindings.append(limit + 1)
+        let filter = conditions.isEmpty ? "" : "where " + conditions.joined(separator: " and ")
+        let sql = "select \(Self.columns) from orders \(filter) order by created_at desc, order_id desc limit $\(bindings.count)"
+        var orders: [Order] = []
+        for try await row in try await database.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger).decode(Row.self) {
+            orders.append(Self.order(from: row))
+        }
+        guard orders.count > limit else { return (orders, nil) }
+        orders.removeLast()
+        return (orders, orders.last.map { Cursor(createdAt: $0.createdAt, orderID: $0.orderID) })
+    }
+
+    private func binds(_ orderID: UUID) -> PostgresBindings {
+        var bindings = PostgresBindings()
+        bindings.append(orderID)
+        return bindings
+    }
+
+    // MARK: Projection
+
+    /// Moves the order to `status` if that is forward; records the step and announces the change.
+    func advance(_ orderID: UUID, to status: OrderStatus, reason: String?, detail: String, at time: Date, on transaction: PostgresConnection, logger: Logger) async throws {
+        let rows = try await transaction.query("select status from orders where order_id = \(orderID) for update", logger: logger)
+        var current: OrderStatus?
+        for try await text in rows.decode(String.self) { current = OrderStatus(rawValue: text) }
+        guard let current else {
+            logger.warning("status event for an unknown order; ignored", metadata: ["status": "\(status.rawValue)"])
+            return
+        }
+        guard current.canMove(to: status) else {
+            logger.info("late or repeated status event; the order stays as it is", metadata: ["status": "\(current.rawValue)", "event_status": "\(status.rawValue)"])
+            return
+        }
+        try await transaction.query(
+            "update orders set status = \(status.rawValue), reason = \(reason), updated_at = now() where order_id = \(orderID)", logger: logger
+        )
+        try await record(orderID, step: status.rawValue, detail: detail, at: time, on: transaction, logger: logger)
+    }
+
+    /// Sets `notified_at` once; a repeated notification changes nothing.
+    func markNotified(_ orderID: UUID, at time: Date, detail: String, on transaction: PostgresConnection, logger: Logger) async throws {
+        let rows = try await transaction.query(
+            "update orders set notified_at = \(time), updated_at = now() where order_id = \(orderID) and notified_at is null returning order_id", logger: logger
+        )
+        var changed = false
+        for try await _ in rows { changed = true }
+        guard changed else { return }
+        try await record(orderID, step: "notified", detail: detail, at: time, on: transaction, logger: logger)
+    }
+
+    private func record(_ orderID: UUID, step: String, detail: String, at time: Date, on transaction: PostgresConnection, logger: Logger) async throws {
+        try await transaction.query(
+            "insert into order_history (order_id, status, at, detail) values (\(orderID), \(step), \(time), \(detail))", logger: logger
+        )
+        try await transaction.query("select pg_notify(\(Self.changesChannel), \(orderID.uuidString.lowercased()))", logger: logger)
+    }
+}
+
+/// Where a page of `GET /orders` ends: the last order's creation time and id, as an opaque
+/// string `<milliseconds>_<uuid>`.
+struct Cursor: Sendable, Hashable {
+    let createdAt: Date
+    let orderID: UUID
+
+    init(createdAt: Date, orderID: UUID) {
+        self.createdAt = createdAt
+        self.orderID = orderID
+    }
+
+    init?(_ text: String) {
+        let parts = text.split(separator: "_", maxSplits: 1)
+        guard parts.count == 2, let milliseconds = Int64(parts[0]), let orderID = UUID(uuidString: String(parts[1])) else { return nil }
+        self.init(createdAt: Date(timeIntervalSince1970: Double(milliseconds) / 1000), orderID: orderID)
+    }
+
+    var text: String {
+        "\(Int64((createdAt.timeIntervalSince1970 * 1000).rounded()))_\(orderID.uuidString.lowercased())"
+    }
+}
+
+extension Order {
+    func matches(_ request: OrderRequest) -> Bool {
+        userID == request.userID && item == request.item && quantity == request.quantity
+    }
+}

@@ -1,0 +1,142 @@
+public import AMQPClient
+import Foundation
+public import Logging
+public import OrderEvents
+public import PostgresNIO
+public import ServiceLifecycle
+
+/// Events a service emits are written here in the transaction that caused them, and
+/// published afterwards by `OutboxRelay`, so a committed change always gets its event out
+/// and a rolled-back one never does.
+public enum Outbox {
+    static let tableStatements = [
+        """
+        create table outbox (
+            id bigserial primary key,
+            event_id uuid not null unique,
+            event_type text not null,
+            exchange text not null,
+            routing_key text not null,
+            body bytea not null,
+            occurred_at timestamptz not null,
+            created_at timestamptz not null default now(),
+            sent_at timestamptz
+        )
+        """,
+        "create index outbox_unsent on outbox (id) where sent_at is null",
+        "create index outbox_sent_at on outbox (sent_at) where sent_at is not null",
+    ]
+
+    /// The notification channel the relay listens on.
+    static func channel(schema: String) -> String { "outbox_\(schema)" }
+
+    /// Adds `event` to the outbox within the caller's transaction and wakes the relays at commit.
+    public static func enqueue<P: EventPayload>(_ event: Event<P>, schema: String, on connection: PostgresConnection, logger: Logger) async throws {
+        let type = P.eventType
+        try await connection.query("""
+            insert into outbox (event_id, event_type, exchange, routing_key, body, occurred_at)
+            values (\(event.metadata.eventID), \(type.rawValue), \(type.exchange), \(type.routingKey), \(event.encoded()), \(event.metadata.timestamp))
+            """, logger: logger)
+        try await connection.query("select pg_notify(\(channel(schema: schema)), '')", logger: logger)
+    }
+}
+
+/// Publishes the outbox: takes the oldest unsent rows (`FOR UPDATE SKIP LOCKED`, so replicas
+/// share the work without waiting on each other), publishes them in order with publisher
+/// confirms, and marks them sent in the same transaction. Wakes on `LISTEN/NOTIFY`, with a
+/// slow poll as a safety net; on graceful shutdown it flushes what is left, then stops.
+public final class OutboxRelay: Service {
+    private let database: PostgresClient
+    private let broker: ReconnectingConnection
+    private let schema: String
+    private let appID: String
+    private let logger: Logger
+    private let batchSize: Int
+    private let pollInterval: Duration
+
+    public init(database: PostgresClient, broker: ReconnectingConnection, schema: String, appID: String, logger: Logger, batchSize: Int = 200, pollInterval: Duration = .seconds(1)) {
+        self.database = database
+        self.broker = broker
+        self.schema = schema
+        self.appID = appID
+        self.logger = logger
+        self.batchSize = batchSize
+        self.pollInterval = pollInterval
+    }
+
+    public func run() async throws {
+        let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let interval = pollInterval
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.listen(wake) }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: interval)
+                    wake.yield()
+                }
+            }
+            wake.yield()
+            for await _ in wakeups.cancelOnGracefulShutdown() {
+                while await relayOnce() == batchSize {}
+            }
+            // Flush what committed before the shutdown, as far as the broker lets us.
+            while !Task.isCancelled, await relayOnce() == batchSize {}
+            group.cancelAll()
+        }
+    }
+
+    /// Publishes one batch; returns how many rows it sent (0 on failure, after logging).
+    private func relayOnce() async -> Int {
+        do {
+            return try await relayBatch()
+        } catch {
+            logger.warning("outbox relay failed; retrying", metadata: ["error": "\(error)"])
+            try? await Task.sleep(for: .milliseconds(500))
+            return 0
+        }
+    }
+
+    private func relayBatch() async throws -> Int {
+        let connection = try await broker.connection()
+        let (batchSize, appID, logger) = (self.batchSize, self.appID, self.logger)
+        return try await database.withTransaction(logger: logger) { transaction in
+            var ids: [Int64] = []
+            var messages: [OutgoingMessage] = []
+            let rows = try await transaction.query("""
+                select id, event_id, event_type, exchange, routing_key, body, occurred_at from outbox
+                where sent_at is null order by id limit \(batchSize) for update skip locked
+                """, logger: logger)
+            for try await (id, eventID, type, exchange, routingKey, body, occurredAt) in rows.decode((Int64, UUID, String, String, String, ByteBuffer, Date).self) {
+                ids.append(id)
+                let properties = AMQPProperties(
+                    contentType: "application/json", deliveryMode: .persistent,
+                    messageID: eventID.uuidString.lowercased(), timestamp: occurredAt, type: type, appID: appID
+                )
+                messages.append(OutgoingMessage(body: Data(body.readableBytesView), exchange: exchange, routingKey: routingKey, properties: properties))
+            }
+            guard !messages.isEmpty else { return 0 }
+            try await connection.publish(messages)
+            try await transaction.query("update outbox set sent_at = now() where id = any(\(ids))", logger: logger)
+            return messages.count
+        }
+    }
+
+    /// Forwards the outbox notifications to `wake`, reconnecting if the listening connection drops.
+    private func listen(_ wake: AsyncStream<Void>.Continuation) async {
+        let channel = Outbox.channel(schema: schema)
+        while !Task.isCancelled {
+            do {
+                try await database.withConnection { connection in
+                    try await connection.listen(on: channel) { notifications in
+                        wake.yield()  // catch up on what was committed before listening
+                        for try await _ in notifications { wake.yield() }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.debug("outbox listener dropped; relying on polling until it is back", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+}

@@ -1,0 +1,96 @@
+public import AMQPClient
+import Foundation
+public import Logging
+import Metrics
+public import PostgresNIO
+public import Prometheus
+public import ServiceLifecycle
+import OrderEvents
+import UnixSignals
+
+/// What a service is built from: its settings, logger, database client, broker connection
+/// and metrics registry. The clients run as the first services of the group.
+public struct ServiceContext: Sendable {
+    public let settings: ServiceSettings
+    public let logger: Logger
+    public let database: PostgresClient
+    public let broker: ReconnectingConnection
+    public let metrics: PrometheusCollectorRegistry
+    public let schema: DatabaseSchema
+}
+
+/// The one way every executable starts: read the configuration (a bad value is one line on
+/// standard error and exit status 2), bootstrap logging and metrics, migrate the schema
+/// (waiting for the database with backoff), then run the database client, the broker
+/// connection and the service's own services in one `ServiceGroup` that shuts down
+/// gracefully on SIGTERM and SIGINT, in reverse order, within a bounded time.
+public enum ServiceMain {
+    public static func run(
+        service: String, portVariable: String, defaultPort: Int,
+        schema makeSchema: () throws -> DatabaseSchema,
+        build: (ServiceContext) throws -> [any Service]
+    ) async {
+        let settings: ServiceSettings
+        let schema: DatabaseSchema
+        do {
+            settings = try ServiceSettings(service: service, portVariable: portVariable, defaultPort: defaultPort)
+            schema = try makeSchema()
+        } catch {
+            exitOnConfigurationError(service, error)
+        }
+        let logger = LogBootstrap.bootstrap(settings)
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let database = settings.database.client(schema: schema.name, logger: logger)
+        let topology = settings.broker.topology
+        let broker = ReconnectingConnection(configuration: settings.broker.connection, logger: logger) { connection in
+            try await topology.declare(on: connection)
+        }
+        let context = ServiceContext(settings: settings, logger: logger, database: database, broker: broker, metrics: registry, schema: schema)
+        let services: [any Service]
+        do {
+            services = [database, broker] + (try build(context))
+        } catch {
+            exitOnConfigurationError(service, error)
+        }
+        do {
+            try await migrate(schema, settings: settings, logger: logger)
+            var configuration = ServiceGroupConfiguration(services: services.map { .init(service: $0) }, logger: logger)
+            configuration.gracefulShutdownSignals = [.sigterm, .sigint]
+            configuration.maximumGracefulShutdownDuration = .seconds(25)
+            try await ServiceGroup(configuration: configuration).run()
+            logger.info("stopped")
+        } catch {
+            logger.critical("stopped on an error", metadata: ["error": "\(String(reflecting: error))"])
+            exit(1)
+        }
+    }
+
+    private static func exitOnConfigurationError(_ service: String, _ error: any Error) -> Never {
+        FileHandle.standardError.write(Data("\(service): \(error)\n".utf8))
+        exit(2)
+    }
+
+    /// Applies the schema's migrations, retrying with backoff while the database is unreachable.
+    private static func migrate(_ schema: DatabaseSchema, settings: ServiceSettings, logger: Logger) async throws {
+        let client = settings.database.client(schema: schema.name, logger: logger)
+        let backoff = Backoff(initial: .milliseconds(250), maximum: .seconds(5))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            var attempt = 0
+            while true {
+                do {
+                    return try await schema.migrate(client, logger: logger)
+                } catch {
+                    let delay = backoff.delay(forAttempt: attempt)
+                    attempt += 1
+                    logger.warning("cannot migrate the database yet; retrying", metadata: [
+                        "error": "\(String(reflecting: error))", "attempt": "\(attempt)", "retry_in": "\(delay)",
+                    ])
+                    try await Task.sleep(for: delay)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,35 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// A response, with its body parsed as JSON where it is JSON.
+struct HTTPResult: Sendable {
+    let status: Int
+    let headers: HTTPHeaders
+    let body: Data
+
+    var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:] }
+
+    func string(_ key: String) -> String? { json[key] as? String }
+}
+
+enum HTTP {
+    static func get(_ url: String) async throws -> HTTPResult {
+        try await send(HTTPClientRequest(url: url))
+    }
+
+    static func post(_ url: String, body: String, headers: [(String, String)] = [("Content-Type", "application/json")]) async throws -> HTTPResult {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.body = .bytes(ByteBuffer(string: body))
+        return try await send(request)
+    }
+
+    private static func send(_ request: HTTPClientRequest) async throws -> HTTPResult {
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let body = try await response.body.collect(upTo: 16 * 1024 * 1024)
+        return HTTPResult(status: Int(response.status.code), headers: response.headers, body: Data(body.readableBytesView))
+    }
+}

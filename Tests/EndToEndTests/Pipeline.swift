@@ -1,0 +1,186 @@
+import AMQPClient
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import PostgresNIO
+import TestSupport
+import Testing
+
+/// The system under test: the real executables from `.build/debug`, against the real broker
+/// and database that `make test` starts, in their own virtual host (`test`) and database
+/// (`orders_test`) and on ports apart from `make up`'s, so a running system is not touched.
+actor Pipeline {
+    enum Service: String {
+        case orderAPI = "order-api"
+        case inventory = "inventory-worker"
+        case notification = "notification-worker"
+    }
+
+    static let shared = Pipeline()
+    static let root = URL(filePath: #filePath).deletingLastPathComponent().appending(path: "../..").standardized
+    static let orderAPI = "http://127.0.0.1:18101"
+    static let rabbitURL = "amqp://guest:guest@127.0.0.1:5672/test"
+    static let databaseURL = "postgres://orders:orders@127.0.0.1:5432/orders_test"
+    static let stockPerItem = 1_000_000
+
+    static func port(_ service: Service, replica: Int) -> Int {
+        switch service {
+        case .orderAPI: 18101
+        case .inventory: 19102 + 10 * (replica - 1)
+        case .notification: 19103
+        }
+    }
+
+    private struct Running {
+        let process: Process
+        let settings: [String: String]
+    }
+
+    private var running: [String: Running] = [:]
+    private var isClean = false
+
+    /// Makes sure order-api, inventory replicas 1...`inventoryReplicas` and (unless told
+    /// otherwise) the notification-worker run, with `settings` for the inventory replicas.
+    /// Other inventory replicas are stopped. The first call starts from empty schemas and queues.
+    func run(inventoryReplicas: Int = 1, notification: Bool = true, inventorySettings: [String: String] = [:]) async throws {
+        if !isClean {
+            try await reset()
+            isClean = true
+        }
+        try await ensure(.orderAPI, replica: 1)
+        for replica in 1...max(inventoryReplicas, 1) where inventoryReplicas > 0 {
+            try await ensure(.inventory, replica: replica, settings: inventorySettings)
+        }
+        for name in running.keys where name.hasPrefix(Service.inventory.rawValue) {
+            if let replica = Int(name.split(separator: "-").last ?? ""), replica > inventoryReplicas {
+                _ = await stop(.inventory, replica: replica)
+            }
+        }
+        if notification { try await ensure(.notification, replica: 1) } else { _ = await stop(.notification, replica: 1) }
+    }
+
+    private func ensure(_ service: Service, replica: Int, settings: [String: String] = [:]) async throws {
+        let name = "\(service.rawValue)-\(replica)"
+        if let current = running[name], current.process.isRunning, current.settings == settings { return }
+        if running[name] != nil { _ = await stop(service, replica: replica) }
+        try await start(service, replica: replica, settings: settings)
+    }
+
+    func start(_ service: Service, replica: Int = 1, settings: [String: String] = [:]) async throws {
+        let name = "\(service.rawValue)-\(replica)"
+        let logs = Self.root.appending(path: ".run/test-logs")
+        try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
+        let logFile = logs.appending(path: "\(name).log")
+        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        let output = try FileHandle(forWritingTo: logFile)
+        output.seekToEndOfFile()
+
+        var environment = ProcessInfo.processInfo.environment
+        environment["RABBITMQ_URL"] = Self.rabbitURL
+        environment["DATABASE_URL"] = Self.databaseURL
+        environment["REPLICA"] = "\(replica)"
+        environment["LOG_FORMAT"] = "json"
+        environment[service == .orderAPI ? "PORT" : "ADMIN_PORT"] = "\(Self.port(service, replica: replica))"
+        environment["INVENTORY_INITIAL_STOCK"] = ["Burger", "Pizza", "Salad", "Taco", "Sushi"].map { "\($0)=\(Self.stockPerItem)" }.joined(separator: ",")
+        environment.merge(settings) { $1 }
+
+        let process = Process()
+        process.executableURL = Self.root.appending(path: ".build/debug/\(service.rawValue)")
+        process.environment = environment
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        running[name] = Running(process: process, settings: settings)
+        let health = "http://127.0.0.1:\(Self.port(service, replica: replica))/health"
+        try await eventually(.seconds(60), "\(name) to answer /health (log: .run/test-logs/\(name).log)") {
+            guard process.isRunning else { throw ServiceExited(name: name, status: process.terminationStatus) }
+            return (try? await HTTP.get(health).status) == 200
+        }
+    }
+
+    /// Sends `signal` and waits for the process to exit; returns its exit status, or nil if
+    /// it was not running.
+    @discardableResult
+    func stop(_ service: Service, replica: Int = 1, signal: Int32 = SIGTERM) async -> Int32? {
+        guard let entry = running.removeValue(forKey: "\(service.rawValue)-\(replica)") else { return nil }
+        let process = entry.process
+        guard process.isRunning else { return process.terminationStatus }
+        kill(process.processIdentifier, signal)
+        try? await eventually(.seconds(40), "\(service.rawValue)-\(replica) to exit") { !process.isRunning }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            try? await eventually(.seconds(5), "a killed process to exit") { !process.isRunning }
+        }
+        return process.terminationStatus
+    }
+
+    func stopAll() async {
+        for name in running.keys {
+            let parts = name.split(separator: "-")
+            guard let replica = Int(parts.last ?? ""), let service = Service(rawValue: parts.dropLast().joined(separator: "-")) else { continue }
+            await stop(service, replica: replica)
+        }
+    }
+
+    /// Empty schemas and queues, so every run starts from the same state.
+    private func reset() async throws {
+        await stopAll()
+        var configuration = PostgresClient.Configuration(host: "127.0.0.1", port: 5432, username: "orders", password: "orders", database: "orders_test", tls: .disable)
+        configuration.options.connectTimeout = .seconds(5)
+        let client = PostgresClient(configuration: configuration)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            for schema in ["order_api", "inventory", "notification"] {
+                try await client.query(PostgresQuery(unsafeSQL: "drop schema if exists \(schema) cascade"))
+            }
+            group.cancelAll()
+        }
+        let connection = try await AMQPConnection.connect(AMQPConfiguration(url: Self.rabbitURL, connectionName: "e2e-reset"))
+        for queue in ["order-events", "inventory-events", "order-status"] {
+            try await connection.deleteQueue(queue)
+            try await connection.deleteQueue("\(queue)-dlq")
+        }
+        await connection.close()
+    }
+
+    /// Runs `scripts/infra.sh` with these arguments (stop and start the broker or database).
+    static func infra(_ arguments: String...) throws {
+        let process = Process()
+        process.executableURL = URL(filePath: "/bin/bash")
+        process.arguments = [root.appending(path: "scripts/infra.sh").path] + arguments
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw InfraFailed(arguments: arguments) }
+    }
+}
+
+struct ServiceExited: Error, CustomStringConvertible {
+    let name: String
+    let status: Int32
+    var description: String { "\(name) exited with status \(status); see .run/test-logs/\(name).log" }
+}
+
+struct InfraFailed: Error {
+    let arguments: [String]
+}
+
+/// Stops every process the suite started once the suite is done, whatever happened.
+struct StopsPipelineAfterwards: SuiteTrait, TestScoping {
+    var isRecursive: Bool { false }
+
+    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
+        do {
+            try await function()
+        } catch {
+            await Pipeline.shared.stopAll()
+            throw error
+        }
+        await Pipeline.shared.stopAll()
+    }
+}
+
+extension Trait where Self == StopsPipelineAfterwards {
+    static var stopsPipelineAfterwards: Self { Self() }
+}

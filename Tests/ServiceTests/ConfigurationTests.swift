@@ -1,0 +1,59 @@
+import AMQPClient
+import InventoryService
+import ServiceRuntime
+import Testing
+
+@Suite("Configuration from the environment")
+struct ServiceConfigurationTests {
+    func settings(_ values: [String: String]) throws(ConfigurationError) -> ServiceSettings {
+        try ServiceSettings(service: "test", portVariable: "PORT", defaultPort: 8101, environment: EnvironmentVariables(values))
+    }
+
+    @Test("defaults work with nothing set")
+    func defaults() throws {
+        let settings = try settings([:])
+        #expect(settings.httpPort == 8101)
+        #expect(settings.bindAddress == "127.0.0.1")
+        #expect(settings.broker.connection.host == "127.0.0.1" && settings.broker.connection.virtualHost == "/")
+        #expect(settings.database.database == "orders" && settings.database.user == "orders")
+        #expect(settings.retention == .seconds(7 * 86400))
+        #expect(settings.replica == 1)
+    }
+
+    @Test("the RABBITMQ_* parts override the URL")
+    func brokerOverrides() throws {
+        let settings = try settings([
+            "RABBITMQ_URL": "amqp://a:b@broker:5673/%2fprod", "RABBITMQ_HOST": "other", "RABBITMQ_USER": "svc", "RABBITMQ_VHOST": "v",
+        ])
+        #expect(settings.broker.connection.host == "other")
+        #expect(settings.broker.connection.port == 5673)
+        #expect(settings.broker.connection.user == "svc")
+        #expect(settings.broker.connection.password == "b")
+        #expect(settings.broker.connection.virtualHost == "v")
+    }
+
+    @Test("a bad value is refused with the variable's name", arguments: [
+        ("PORT", "http"), ("PORT", "70000"), ("RABBITMQ_URL", "http://x"), ("DATABASE_URL", "mysql://x/y"),
+        ("LOG_LEVEL", "loud"), ("LOG_FORMAT", "xml"), ("PREFETCH", "0"), ("CONCURRENCY", "-1"),
+        ("RABBITMQ_QUEUE_TYPE", "stream"), ("DELIVERY_LIMIT", "zero"), ("RETENTION", "forever"), ("REPLICA", "0"),
+    ])
+    func badValue(variable: String, value: String) {
+        #expect { try settings([variable: value]) } throws: { ($0 as? ConfigurationError)?.variable == variable }
+    }
+
+    @Test("durations", arguments: [("500ms", Duration.milliseconds(500)), ("30s", .seconds(30)), ("15m", .seconds(900)), ("24h", .seconds(86400)), ("7d", .seconds(604_800)), ("90", .seconds(90))])
+    func durations(text: String, expected: Duration) throws {
+        #expect(try EnvironmentVariables(["RETENTION": text]).duration("RETENTION", default: .zero) == expected)
+    }
+
+    @Test("INVENTORY_INITIAL_STOCK: the default, a custom list, and bad lists")
+    func initialStock() throws {
+        #expect(try InitialStock(environment: EnvironmentVariables([:])).items == ["Burger": 1000, "Pizza": 1000, "Salad": 1000, "Taco": 1000, "Sushi": 1000])
+        #expect(try InitialStock(environment: EnvironmentVariables(["INVENTORY_INITIAL_STOCK": "Tea=5, Cake = 0"])).items == ["Tea": 5, "Cake": 0])
+        for bad in ["Tea", "Tea=-1", "=5", "Tea=many", ","] {
+            #expect { try InitialStock(environment: EnvironmentVariables(["INVENTORY_INITIAL_STOCK": bad])) } throws: {
+                ($0 as? ConfigurationError)?.variable == "INVENTORY_INITIAL_STOCK"
+            }
+        }
+    }
+}

@@ -1,0 +1,31 @@
+import Foundation
+
+public struct TimedOut: Error, CustomStringConvertible {
+    public let what: String
+    public var description: String { "timed out waiting for \(what)" }
+
+    public init(what: String) { self.what = what }
+}
+
+/// Runs `body` and fails with `TimedOut` if it has not finished within `limit`.
+public func within<T: Sendable>(_ limit: Duration, _ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else { throw TimedOut(what: what) }
+        return value
+    }
+}
+
+/// Waits until `condition` holds, checking every 100 ms, for at most `limit`.
+public func eventually(_ limit: Duration, _ what: String, _ condition: @escaping @Sendable () async throws -> Bool) async throws {
+    try await within(limit, what) {
+        while try await !condition() {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+}
