@@ -101,11 +101,12 @@ let package = Package(
             dependencies: ["OrderService", "InventoryService", "ServiceRuntime", "AMQPClient"],
             swiftSettings: swiftSettings
         ),
-        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
+        .target(name: "TestSupport", dependencies: ["ServiceRuntime"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "AMQPClient", "OrderEvents", "TestSupport", postgres,
+                "AMQPClient", "OrderEvents", "TestSupport", postgres, hummingbird,
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings

@@ -10,9 +10,7 @@ public enum InventoryWorker {
 
     public static func services(_ context: ServiceContext) throws -> [any Service] {
         let (settings, database, broker, logger) = (context.settings, context.database, context.broker, context.logger)
-        let router = Router()
-        router.add(middleware: JSONErrorMiddleware())
-        OperationalRoutes(context: context).add(to: router)
+        let router = context.makeRouter()
         router.get("/inventory") { _, _ in
             JSONResponse.make(.ok, ["items": try await StockLedger.items(database)])
         }

@@ -30,9 +30,7 @@ public enum NotificationWorker {
         } else {
             notifier = LogNotifier()
         }
-        let router = Router()
-        router.add(middleware: JSONErrorMiddleware())
-        OperationalRoutes(context: context).add(to: router)
+        let router = context.makeRouter()
         return [
             OutboxRelay(database: database, broker: broker, schema: schema.name, appID: service, logger: logger),
             RetentionService(database: database, retention: settings.retention, logger: logger),

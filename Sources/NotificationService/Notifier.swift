@@ -33,11 +33,12 @@ struct LogNotifier: Notifier {
     let channel = "log"
 
     func send(_ notification: Notification, logger: Logger) async throws {
-        logger.notice("customer notified", metadata: [
+        var metadata: Logger.Metadata = [
             "user_id": "\(notification.userID)", "outcome": "\(notification.outcome.rawValue)",
             "item": "\(notification.item)", "quantity": "\(notification.quantity)",
-            "reason": "\(notification.reason?.rawValue ?? "")",
-        ])
+        ]
+        if let reason = notification.reason { metadata["reason"] = "\(reason.rawValue)" }
+        logger.notice("customer notified", metadata: metadata)
     }
 }
 

@@ -13,9 +13,7 @@ public enum OrderAPI {
         let (settings, database, broker, logger) = (context.settings, context.database, context.broker, context.logger)
         let store = OrderStore(database: database, logger: logger)
         let changes = OrderChanges(database: database, logger: logger)
-        let router = Router()
-        router.add(middleware: JSONErrorMiddleware())
-        OperationalRoutes(context: context).add(to: router)
+        let router = context.makeRouter()
         OrderRoutes(store: store, changes: changes).add(to: router)
         return [
             OutboxRelay(database: database, broker: broker, schema: schema.name, appID: service, logger: logger),

@@ -97,8 +97,8 @@ extension PostgresClient {
     }
 }
 
-struct TimeoutError: Error, CustomStringConvertible {
-    var description: String { "timed out" }
+public struct TimeoutError: Error, CustomStringConvertible {
+    public var description: String { "timed out" }
 }
 
 /// Runs `body`, cancelling it and throwing `TimeoutError` when `limit` passes first.

@@ -1,6 +1,7 @@
 public import AMQPClient
 import Foundation
 public import Logging
+import Metrics
 public import OrderEvents
 public import PostgresNIO
 public import ServiceLifecycle
@@ -36,6 +37,11 @@ public final class EventConsumer: Service {
     private let concurrency: Int
     private let logger: Logger
     private let retryBackoff = Backoff(initial: .milliseconds(200), maximum: .seconds(5))
+
+    /// What became of each delivery: `acked`, `duplicate`, `dead_lettered` or `retried`.
+    private func count(_ outcome: String) {
+        Counter(label: "consumer_deliveries_total", dimensions: [("queue", queue), ("outcome", outcome)]).increment()
+    }
 
     public init(
         queue: String, broker: ReconnectingConnection, database: PostgresClient, handler: any EventHandler,
@@ -111,6 +117,7 @@ public final class EventConsumer: Service {
                 }
                 if !applied { logger.info("duplicate event acknowledged without effect", metadata: ["event_type": "\(event.eventType.rawValue)"]) }
                 try? delivery.ack()
+                count(applied ? "acked" : "duplicate")
                 return
             } catch let error as UnprocessableEvent {
                 await deadLetter(delivery, error: error.description, logger: logger)
@@ -119,6 +126,7 @@ public final class EventConsumer: Service {
                 if Task.isCancelled { return }  // left unacknowledged: the broker redelivers it
                 let delay = retryBackoff.delay(forAttempt: attempt)
                 attempt += 1
+                count("retried")
                 logger.warning("handling failed; retrying", metadata: ["error": "\(String(reflecting: error))", "attempt": "\(attempt)"])
                 try? await Task.sleep(for: delay)
             }
@@ -141,6 +149,7 @@ public final class EventConsumer: Service {
                 delivery.body, exchange: Exchanges.deadLetter, routingKey: Queues.deadLetter(of: queue), properties: properties
             )
             try delivery.ack()
+            count("dead_lettered")
             logger.error("dead-lettered a message", metadata: ["queue": "\(queue)", "error": "\(error)"])
         } catch let publishError {
             logger.warning("could not dead-letter a message; requeueing it", metadata: ["error": "\(publishError)"])

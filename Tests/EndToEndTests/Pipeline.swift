@@ -41,10 +41,10 @@ actor Pipeline {
     private var running: [String: Running] = [:]
     private var isClean = false
 
-    /// Makes sure order-api, inventory replicas 1...`inventoryReplicas` and (unless told
-    /// otherwise) the notification-worker run, with `settings` for the inventory replicas.
-    /// Other inventory replicas are stopped. The first call starts from empty schemas and queues.
-    func run(inventoryReplicas: Int = 1, notification: Bool = true, inventorySettings: [String: String] = [:]) async throws {
+    /// Makes sure order-api, inventory replicas 1...`inventoryReplicas` and the
+    /// notification-worker run, with these extra settings. Other inventory replicas are
+    /// stopped. The first call starts from empty schemas and queues.
+    func run(inventoryReplicas: Int = 1, inventorySettings: [String: String] = [:], notificationSettings: [String: String] = [:]) async throws {
         if !isClean {
             try await reset()
             isClean = true
@@ -58,7 +58,7 @@ actor Pipeline {
                 _ = await stop(.inventory, replica: replica)
             }
         }
-        if notification { try await ensure(.notification, replica: 1) } else { _ = await stop(.notification, replica: 1) }
+        try await ensure(.notification, replica: 1, settings: notificationSettings)
     }
 
     private func ensure(_ service: Service, replica: Int, settings: [String: String] = [:]) async throws {

@@ -1,5 +1,7 @@
 import AMQPClient
 import Foundation
+import Hummingbird
+import HummingbirdTesting
 import NIOHTTP1
 import OrderEvents
 import TestSupport
@@ -121,6 +123,31 @@ struct PipelineTests {
         #expect(!(order["notified_at"] is NSNull))
     }
 
+    @Test("with NOTIFY_WEBHOOK_URL the customer is notified by an HTTP POST, retried until the receiver takes it")
+    func webhook() async throws {
+        let receiver = WebhookReceiver(failFirst: 1)
+        let router = Router()
+        router.post("/hook") { request, _ -> HTTPResponse.Status in
+            let body = try await request.body.collect(upTo: 64 * 1024)
+            return receiver.receive(Data(body.readableBytesView)) ? .noContent : .internalServerError
+        }
+        let receiverApp = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        try await receiverApp.test(.live) { client in
+            let port = try #require(client.port)
+            try await pipeline.run(notificationSettings: ["NOTIFY_WEBHOOK_URL": "http://127.0.0.1:\(port)/hook"])
+            let id = try await place("Burger", quantity: 4, user: "carol")
+            let order = try #require(try await waitUntilNotified([id]).first)
+            #expect((order["history"] as? [[String: Any]])?.last?["detail"] as? String == "reserved via webhook")
+        }
+        let posts = receiver.bodies.compactMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+        #expect(posts.count == 2, "the first POST was refused, so it was sent again")
+        let notification = try #require(posts.last)
+        #expect(notification["user_id"] as? String == "carol")
+        #expect(notification["outcome"] as? String == "reserved")
+        #expect(notification["item"] as? String == "Burger" && notification["quantity"] as? Int == 4)
+        #expect(posts.first?["notification_id"] as? String == notification["notification_id"] as? String)
+    }
+
     // MARK: Bad input
 
     @Test("each invalid request gets its status code and creates nothing")
@@ -233,36 +260,34 @@ struct PipelineTests {
 
     // MARK: Failures
 
-    @Test("kill -9 of an inventory replica mid-stream loses nothing and doubles nothing")
-    func killedReplica() async throws {
+    /// With three inventory replicas, places 200 orders of `item` and stops `replica` with
+    /// `signal` after the 60th; every order must then be reserved exactly once. Returns the
+    /// stopped replica's exit status.
+    func placeWhileStopping(replica: Int, with signal: Int32, item: String) async throws -> Int32? {
         try await pipeline.run(inventoryReplicas: 3)
-        let before = try await stock("Sushi")
+        let before = try await stock(item)
         let pipeline = self.pipeline
-        let ids = try await place(200, of: "Sushi", concurrency: 16) { index in
-            if index == 60 { await pipeline.stop(.inventory, replica: 2, signal: SIGKILL) }
+        let status = StatusBox()
+        let ids = try await place(200, of: item, concurrency: 16) { index in
+            if index == 60 { status.set(await pipeline.stop(.inventory, replica: replica, signal: signal)) }
         }
         let orders = try await waitUntilNotified(ids, within: .seconds(120))
         #expect(orders.allSatisfy { $0["status"] as? String == "reserved" })
-        let after = try await stock("Sushi")
+        let after = try await stock(item)
         #expect(after.available == before.available - 200)
         #expect(after.reserved == before.reserved + 200)
+        return status.value
+    }
+
+    @Test("kill -9 of an inventory replica mid-stream loses nothing and doubles nothing")
+    func killedReplica() async throws {
+        _ = try await placeWhileStopping(replica: 2, with: SIGKILL, item: "Sushi")
     }
 
     @Test("SIGTERM on a worker under load: it drains and exits cleanly, and nothing takes effect twice")
     func gracefulShutdownUnderLoad() async throws {
-        try await pipeline.run(inventoryReplicas: 3)
-        let before = try await stock("Pizza")
-        let pipeline = self.pipeline
-        let status = StatusBox()
-        let ids = try await place(200, of: "Pizza", concurrency: 16) { index in
-            if index == 60 { status.set(await pipeline.stop(.inventory, replica: 1, signal: SIGTERM)) }
-        }
-        #expect(status.value == 0, "the worker did not exit cleanly")
-        let orders = try await waitUntilNotified(ids, within: .seconds(120))
-        #expect(orders.allSatisfy { $0["status"] as? String == "reserved" })
-        let after = try await stock("Pizza")
-        #expect(after.available == before.available - 200)
-        #expect(after.reserved == before.reserved + 200)
+        let status = try await placeWhileStopping(replica: 1, with: SIGTERM, item: "Pizza")
+        #expect(status == 0, "the worker did not exit cleanly")
     }
 
     @Test("orders accepted while every inventory worker is stopped are all processed once one starts")
@@ -314,6 +339,30 @@ struct PipelineTests {
         let orders = try await waitUntilNotified([id])
         #expect(orders.first?["status"] as? String == "reserved")
     }
+}
+
+/// Records webhook POSTs; refuses the first `failFirst` of them with a 500.
+final class WebhookReceiver: Sendable {
+    private struct State {
+        var bodies: [Data] = []
+        var failuresLeft: Int
+    }
+
+    private let state: Mutex<State>
+
+    init(failFirst: Int) { state = Mutex(State(failuresLeft: failFirst)) }
+
+    /// Records the body; false when this one is to be refused.
+    func receive(_ body: Data) -> Bool {
+        state.withLock { state in
+            state.bodies.append(body)
+            guard state.failuresLeft > 0 else { return true }
+            state.failuresLeft -= 1
+            return false
+        }
+    }
+
+    var bodies: [Data] { state.withLock { $0.bodies } }
 }
 
 /// An exit status handed from a task back to the test.

@@ -1,4 +1,4 @@
-import Foundation
+import ServiceRuntime
 
 public struct TimedOut: Error, CustomStringConvertible {
     public let what: String
@@ -7,17 +7,12 @@ public struct TimedOut: Error, CustomStringConvertible {
     public init(what: String) { self.what = what }
 }
 
-/// Runs `body` and fails with `TimedOut` if it has not finished within `limit`.
+/// Runs `body` and fails with `TimedOut` naming `what` if it has not finished within `limit`.
 public func within<T: Sendable>(_ limit: Duration, _ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else { throw TimedOut(what: what) }
-        return value
+    do {
+        return try await withTimeout(limit, body)
+    } catch is TimeoutError {
+        throw TimedOut(what: what)
     }
 }
 
