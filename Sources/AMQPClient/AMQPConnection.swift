@@ -110,15 +110,22 @@ public final class AMQPConnection: Sendable {
     }
 
     /// Publishes the messages in this order, pipelined, and returns once the broker has
-    /// confirmed every one; throws the first refusal or failure otherwise.
+    /// confirmed every one; throws the first refusal or failure otherwise. Cancelling the
+    /// task stops the wait with `CancellationError`: the messages may still be confirmed later,
+    /// so a caller that publishes again gets at-least-once delivery, never a loss.
     public func publish(_ messages: [OutgoingMessage]) async throws {
         guard !messages.isEmpty else { return }
-        try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
-            let outcome = BatchOutcome(count: messages.count, continuation: continuation)
-            executor.submit(Command(
-                run: { core in core.publish(messages, completion: outcome.record) },
-                fail: { continuation.resume(throwing: $0) }
-            ))
+        let outcome = BatchOutcome(count: messages.count)
+        try await withTaskCancellationHandler {
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+                guard outcome.wait(with: continuation) else { return }
+                executor.submit(Command(
+                    run: { core in core.publish(messages, completion: outcome.record) },
+                    fail: { outcome.finish(throwing: $0) }
+                ))
+            }
+        } onCancel: {
+            outcome.finish(throwing: CancellationError())
         }
     }
 
@@ -154,32 +161,56 @@ public struct OutgoingMessage: Sendable {
     }
 }
 
-/// Gathers the confirms of a batch and resumes its caller once, with the first error if any.
+/// Gathers the confirms of a batch and resumes its caller exactly once: with the first
+/// error, when every confirm is in, or when the wait is cancelled, whichever comes first.
 private final class BatchOutcome: Sendable {
     private struct State {
         var remaining: Int
-        var firstError: AMQPError?
+        var firstError: (any Error)?
+        var continuation: UnsafeContinuation<Void, any Error>?
+        /// Set once the outcome is decided; later confirms change nothing.
+        var result: Result<Void, any Error>?
     }
 
     private let state: Mutex<State>
-    private let continuation: UnsafeContinuation<Void, any Error>
 
-    init(count: Int, continuation: UnsafeContinuation<Void, any Error>) {
+    init(count: Int) {
         state = Mutex(State(remaining: count))
-        self.continuation = continuation
+    }
+
+    /// Registers the waiting caller; false when the outcome was decided (cancelled) already.
+    func wait(with continuation: UnsafeContinuation<Void, any Error>) -> Bool {
+        let decided: Result<Void, any Error>? = state.withLock { state in
+            if let result = state.result { return result }
+            state.continuation = continuation
+            return nil
+        }
+        guard let decided else { return true }
+        continuation.resume(with: decided)
+        return false
     }
 
     @Sendable func record(_ result: Result<Void, AMQPError>) {
-        let finished: AMQPError?? = state.withLock { state in
+        decide { state in
             if case .failure(let error) = result, state.firstError == nil { state.firstError = error }
             state.remaining -= 1
-            return state.remaining == 0 ? .some(state.firstError) : .none
+            guard state.remaining == 0 else { return nil }
+            return state.firstError.map { .failure($0) } ?? .success(())
         }
-        switch finished {
-        case .some(.some(let error)): continuation.resume(throwing: error)
-        case .some(.none): continuation.resume()
-        case .none: break
+    }
+
+    func finish(throwing error: any Error) {
+        decide { _ in .failure(error) }
+    }
+
+    private func decide(_ update: (inout State) -> Result<Void, any Error>?) {
+        let resume: (UnsafeContinuation<Void, any Error>, Result<Void, any Error>)? = state.withLock { state in
+            guard state.result == nil, let result = update(&state) else { return nil }
+            state.result = result
+            defer { state.continuation = nil }
+            return state.continuation.map { ($0, result) }
         }
+        if let (continuation, result) = resume { continuation.resume(with: result) }
     }
 }
 

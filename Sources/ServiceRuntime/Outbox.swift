@@ -4,6 +4,7 @@ public import Logging
 public import OrderEvents
 public import PostgresNIO
 public import ServiceLifecycle
+import Synchronization
 
 /// Events a service emits are written here in the transaction that caused them, and
 /// published afterwards by `OutboxRelay`, so a committed change always gets its event out
@@ -53,6 +54,9 @@ public final class OutboxRelay: Service {
     private let logger: Logger
     private let batchSize: Int
     private let pollInterval: Duration
+    /// How long a batch may wait for its confirms while its rows stay locked; a broker that
+    /// stops confirming (a resource alarm, say) then gets the batch again later.
+    private let confirmTimeout: Duration = .seconds(15)
 
     public init(database: PostgresClient, broker: ReconnectingConnection, schema: String, appID: String, logger: Logger, batchSize: Int = 200, pollInterval: Duration = .seconds(1)) {
         self.database = database
@@ -85,21 +89,39 @@ public final class OutboxRelay: Service {
         }
     }
 
-    /// Publishes one batch; returns how many rows it sent (0 on failure, after logging).
+    /// Publishes one batch; returns how many rows it sent (0 on failure, after logging). A
+    /// pass that takes longer than 10 s is reported with the step it is waiting on.
     private func relayOnce() async -> Int {
-        do {
-            return try await relayBatch()
-        } catch {
-            logger.warning("outbox relay failed; retrying", metadata: ["error": "\(error)"])
-            try? await Task.sleep(for: .milliseconds(500))
-            return 0
+        let step = RelayStep()
+        return await withTaskGroup(of: Int?.self) { group in
+            group.addTask {
+                do {
+                    return try await self.relayBatch(step)
+                } catch {
+                    self.logger.warning("outbox relay failed; retrying", metadata: ["error": "\(String(reflecting: error))"])
+                    try? await Task.sleep(for: .milliseconds(500))
+                    return 0
+                }
+            }
+            group.addTask {
+                while (try? await Task.sleep(for: .seconds(10))) != nil {
+                    self.logger.warning("outbox relay pass is slow", metadata: ["waiting_on": "\(step.current)"])
+                }
+                return nil
+            }
+            let sent = await group.next() ?? 0
+            group.cancelAll()
+            return sent ?? 0
         }
     }
 
-    private func relayBatch() async throws -> Int {
+    private func relayBatch(_ step: RelayStep) async throws -> Int {
+        step.set("a broker connection")
         let connection = try await broker.connection()
         let (batchSize, appID, logger) = (self.batchSize, self.appID, self.logger)
+        step.set("a database connection")
         return try await database.withTransaction(logger: logger) { transaction in
+            step.set("the unsent rows")
             var ids: [Int64] = []
             var messages: [OutgoingMessage] = []
             let rows = try await transaction.query("""
@@ -115,10 +137,23 @@ public final class OutboxRelay: Service {
                 messages.append(OutgoingMessage(body: Data(body.readableBytesView), exchange: exchange, routingKey: routingKey, properties: properties))
             }
             guard !messages.isEmpty else { return 0 }
-            try await connection.publish(messages)
+            let batch = messages
+            step.set("publisher confirms")
+            try await withTimeout(confirmTimeout) { try await connection.publish(batch) }
+            step.set("marking rows sent")
             try await transaction.query("update outbox set sent_at = now() where id = any(\(ids))", logger: logger)
+            step.set("the commit")
             return messages.count
         }
+    }
+
+    /// What a relay pass is waiting on, for the slow-pass warning.
+    private final class RelayStep: Sendable {
+        private let step = Mutex("starting")
+
+        func set(_ value: String) { step.withLock { $0 = value } }
+
+        var current: String { step.withLock { $0 } }
     }
 
     /// Forwards the outbox notifications to `wake`, reconnecting if the listening connection drops.

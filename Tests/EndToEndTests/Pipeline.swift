@@ -145,6 +145,20 @@ actor Pipeline {
         await connection.close()
     }
 
+    /// The last warnings and errors each service logged, for a failure message.
+    static func recentProblems(limit: Int = 5) -> String {
+        let logs = root.appending(path: ".run/test-logs")
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: logs.path))?.sorted() ?? []
+        return files.compactMap { file -> String? in
+            guard let text = try? String(contentsOf: logs.appending(path: file), encoding: .utf8) else { return nil }
+            let problems = text.split(separator: "\n").filter {
+                $0.contains(#""level":"warning""#) || $0.contains(#""level":"error""#) || $0.contains(#""level":"critical""#)
+            }
+            guard !problems.isEmpty else { return nil }
+            return "\(file):\n" + problems.suffix(limit).joined(separator: "\n")
+        }.joined(separator: "\n")
+    }
+
     /// Runs `scripts/infra.sh` with these arguments (stop and start the broker or database).
     static func infra(_ arguments: String...) throws {
         let process = Process()

@@ -48,12 +48,17 @@ struct PipelineTests {
     /// Waits until every order is notified, and returns them.
     func waitUntilNotified(_ ids: [String], within limit: Duration = .seconds(90)) async throws -> [[String: Any]] {
         let api = self.api
-        try await eventually(limit, "\(ids.count) orders to be notified") {
-            for id in ids {
-                let order = try await HTTP.get("\(api)/orders/\(id)").json
-                if order["notified_at"] is NSNull || order["notified_at"] == nil { return false }
+        do {
+            try await eventually(limit, "\(ids.count) orders to be notified") {
+                for id in ids {
+                    let order = try await HTTP.get("\(api)/orders/\(id)").json
+                    if order["notified_at"] is NSNull || order["notified_at"] == nil { return false }
+                }
+                return true
             }
-            return true
+        } catch let error as TimedOut {
+            Issue.record("recent warnings of the services:\n\(Pipeline.recentProblems())")
+            throw error
         }
         var orders: [[String: Any]] = []
         for id in ids { orders.append(try await order(id)) }

@@ -129,6 +129,19 @@ struct AMQPClientIntegrationTests {
         await connection.close()
     }
 
+    @Test("a publish the broker holds back (memory alarm) can be abandoned with a timeout", .timeLimit(.minutes(1)))
+    func heldPublishIsCancellable() async throws {
+        let connection = try await Broker.connect()
+        let queue = try await Broker.declareTemporaryQueue(on: connection)
+        try Broker.rabbitmqctl("set_vm_memory_high_watermark", "0")
+        defer { try? Broker.rabbitmqctl("set_vm_memory_high_watermark", "0.4") }
+        await #expect(throws: TimedOut.self) {
+            try await within(.seconds(2), "a publish during a memory alarm") {
+                try await connection.publish(Data("held".utf8), exchange: "", routingKey: queue)
+            }
+        }
+    }
+
     @Test("a channel error is typed with its reply code, and the connection keeps working")
     func channelError() async throws {
         let connection = try await Broker.connect()
