@@ -13,7 +13,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUN="$ROOT/.run"
-PACKAGES=(rabbitmq-server postgresql librabbitmq-dev pkg-config)
+PACKAGES=(rabbitmq-server postgresql librabbitmq-dev pkg-config curl)
 
 RABBIT_DIR="$RUN/rabbitmq"
 RABBIT_BIN=/usr/lib/rabbitmq/bin

@@ -27,7 +27,7 @@ struct Order: Sendable, Hashable, Encodable {
     let createdAt: Date
     let updatedAt: Date
     let notifiedAt: Date?
-    /// Empty in list views, which leave history out.
+    /// Nil in list views, which leave history out.
     var history: [Step]?
 
     enum CodingKeys: String, CodingKey {
