@@ -35,6 +35,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
         .systemLibrary(
@@ -92,20 +93,24 @@ let package = Package(
         .executableTarget(name: "OrderAPI", dependencies: ["OrderService", "ServiceRuntime"], swiftSettings: swiftSettings),
         .executableTarget(name: "InventoryWorker", dependencies: ["InventoryService", "ServiceRuntime"], swiftSettings: swiftSettings),
         .executableTarget(name: "NotificationWorker", dependencies: ["NotificationService", "ServiceRuntime"], swiftSettings: swiftSettings),
-        .executableTarget(name: "DLQInspector", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "DLQInspector",
+            dependencies: ["AMQPClient", "OrderEvents", "ServiceRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(name: "AMQPBenchmark", dependencies: ["AMQPClient"], swiftSettings: swiftSettings),
         .testTarget(name: "AMQPClientTests", dependencies: ["AMQPClient"], swiftSettings: swiftSettings),
         .testTarget(name: "OrderEventsTests", dependencies: ["AMQPClient", "OrderEvents"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ServiceTests",
-            dependencies: ["OrderService", "InventoryService", "ServiceRuntime", "AMQPClient"],
+            dependencies: ["OrderService", "InventoryService", "ServiceRuntime", "AMQPClient", "OrderEvents"],
             swiftSettings: swiftSettings
         ),
         .target(name: "TestSupport", dependencies: ["ServiceRuntime"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "AMQPClient", "OrderEvents", "TestSupport", postgres, hummingbird,
+                "AMQPClient", "OrderEvents", "ServiceRuntime", "TestSupport", postgres, hummingbird,
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
@@ -116,8 +121,11 @@ let package = Package(
             dependencies: [
                 "AMQPClient",
                 "OrderEvents",
+                "ServiceRuntime",
                 "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                postgres,
             ],
             swiftSettings: swiftSettings
         ),

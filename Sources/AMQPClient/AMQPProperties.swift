@@ -53,3 +53,10 @@ public struct AMQPProperties: Sendable, Hashable {
         self.appID = appID
     }
 }
+
+extension Duration {
+    /// The duration in whole milliseconds, the unit of AMQP TTLs (`expiration`, `x-message-ttl`).
+    public var wholeMilliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+}

@@ -11,6 +11,8 @@ import Synchronization
 ///   confirmed, publishes again on the next one: at-least-once, never lost.
 /// - `consume` returns deliveries across reconnects; what was unacknowledged on a lost
 ///   connection is redelivered by the broker (with `redelivered` set).
+/// - An error from `onConnect` that is not an `AMQPError` cannot heal by reconnecting (a queue
+///   the broker has with other arguments, say): `run()` throws it and the connection stops.
 public final class ReconnectingConnection: Service, Sendable {
     private struct State {
         var current: AMQPConnection?
@@ -59,7 +61,7 @@ public final class ReconnectingConnection: Service, Sendable {
                     await connection.close()
                     throw error
                 }
-            } catch {
+            } catch let error as AMQPError {
                 let delay = backoff.delay(forAttempt: attempt)
                 attempt += 1
                 logger.warning("cannot reach RabbitMQ; retrying", metadata: [

@@ -9,7 +9,7 @@ public enum InventoryWorker {
     public static let service = "inventory-worker"
 
     public static func services(_ context: ServiceContext) throws -> [any Service] {
-        let (settings, database, broker, logger) = (context.settings, context.database, context.broker, context.logger)
+        let (settings, database, logger) = (context.settings, context.database, context.logger)
         let router = context.makeRouter()
         router.get("/inventory") { _, _ in
             JSONResponse.make(.ok, ["items": try await StockLedger.items(database)])
@@ -22,13 +22,9 @@ public enum InventoryWorker {
             return JSONResponse.make(.ok, item)
         }
         return [
-            OutboxRelay(database: database, broker: broker, schema: context.schema.name, appID: service, logger: logger),
+            OutboxRelay(context: context),
             RetentionService(database: database, retention: settings.retention, logger: logger),
-            EventConsumer(
-                queue: Queues.orderEvents, broker: broker, database: database,
-                handler: ReservationHandler(schema: context.schema.name), service: service,
-                prefetch: settings.prefetch, concurrency: settings.concurrency, logger: logger
-            ),
+            EventConsumer(queue: Queues.orderEvents, handler: ReservationHandler(schema: context.schema.name), context: context),
             Application(router: router, configuration: settings.httpConfiguration, logger: logger),
         ]
     }

@@ -20,7 +20,7 @@ public enum NotificationWorker {
     ]])
 
     public static func services(_ context: ServiceContext) throws -> [any Service] {
-        let (settings, database, broker, logger) = (context.settings, context.database, context.broker, context.logger)
+        let (settings, database, logger) = (context.settings, context.database, context.logger)
         let notifier: any Notifier
         if let url = EnvironmentVariables().string("NOTIFY_WEBHOOK_URL") {
             guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
@@ -32,13 +32,9 @@ public enum NotificationWorker {
         }
         let router = context.makeRouter()
         return [
-            OutboxRelay(database: database, broker: broker, schema: schema.name, appID: service, logger: logger),
+            OutboxRelay(context: context),
             RetentionService(database: database, retention: settings.retention, logger: logger),
-            EventConsumer(
-                queue: Queues.inventoryEvents, broker: broker, database: database,
-                handler: NotificationHandler(schema: schema.name, notifier: notifier), service: service,
-                prefetch: settings.prefetch, concurrency: settings.concurrency, logger: logger
-            ),
+            EventConsumer(queue: Queues.inventoryEvents, handler: NotificationHandler(schema: schema.name, notifier: notifier), context: context),
             Application(router: router, configuration: settings.httpConfiguration, logger: logger),
         ]
     }

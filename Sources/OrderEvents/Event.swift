@@ -65,12 +65,13 @@ public struct Event<Payload: EventPayload>: Sendable, Hashable, Codable {
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: MetadataKeys.self)
-        try container.encode(metadata.eventID, forKey: .eventID)
+        // Ids in lowercase, as the API and the message id write them.
+        try container.encode(metadata.eventID.uuidString.lowercased(), forKey: .eventID)
         try container.encode(Payload.eventType, forKey: .eventType)
         try container.encode(EventMetadata.schemaVersion, forKey: .schemaVersion)
-        try container.encode(metadata.orderID, forKey: .orderID)
+        try container.encode(metadata.orderID.uuidString.lowercased(), forKey: .orderID)
         try container.encode(metadata.timestamp, forKey: .timestamp)
-        try container.encodeIfPresent(metadata.causationID, forKey: .causationID)
+        try container.encodeIfPresent(metadata.causationID?.uuidString.lowercased(), forKey: .causationID)
         try payload.encode(to: encoder)
     }
 }

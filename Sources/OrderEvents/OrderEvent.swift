@@ -17,6 +17,16 @@ public enum OrderEvent: Sendable, Hashable {
         }
     }
 
+    /// The item the event is about; `NotificationSent` names none.
+    public var item: String? {
+        switch self {
+        case .orderPlaced(let event): event.payload.item
+        case .inventoryReserved(let event): event.payload.item
+        case .inventoryFailed(let event): event.payload.item
+        case .notificationSent: nil
+        }
+    }
+
     public var eventType: EventType {
         switch self {
         case .orderPlaced: .orderPlaced

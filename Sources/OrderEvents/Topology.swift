@@ -7,6 +7,9 @@ public enum Exchanges {
     public static let notifications = "notifications"
     /// The dead-letter exchange.
     public static let deadLetter = "dlx"
+    /// Where retries wait and come back from: each delay queue is bound by its own name, and
+    /// each work queue by its own name, so a retry returns only to the queue that failed it.
+    public static let retry = "retry"
 }
 
 /// Queue names (CONTRACT §4).
@@ -14,9 +17,23 @@ public enum Queues {
     public static let orderEvents = "order-events"
     public static let inventoryEvents = "inventory-events"
     public static let orderStatus = "order-status"
+    /// The queues services consume, each with its own dead-letter queue.
+    public static let work = [orderEvents, inventoryEvents, orderStatus]
 
     /// The dead-letter queue of a work queue, which is also its routing key on `dlx`.
     public static func deadLetter(of queue: String) -> String { "\(queue)-dlq" }
+
+    /// The work queue whose dead-letter queue this is, or nil for any other name.
+    public static func workQueue(ofDeadLetterQueue name: String) -> String? {
+        work.first { deadLetter(of: $0) == name }
+    }
+
+    /// The queue where a retry of `queue` waits `delay` before the broker moves it back.
+    public static func retry(of queue: String, delay: Duration) -> String {
+        let milliseconds = delay.wholeMilliseconds
+        let label = milliseconds % 1000 == 0 ? "\(milliseconds / 1000)s" : "\(milliseconds)ms"
+        return "\(queue)-retry-\(label)"
+    }
 }
 
 /// The broker topology of the system, written once, as data: every exchange, queue and
@@ -41,39 +58,65 @@ public struct Topology: Sendable, Hashable {
     public let queues: [Queue]
     public let bindings: [Binding]
 
+    /// The delays of the retry tiers, shortest first; the last one repeats.
+    public let retryDelays: [Duration]
+
     /// - Parameters:
     ///   - queueType: quorum (the default, as RabbitMQ recommends) or classic.
     ///   - deliveryLimit: for quorum queues, how often a message may be delivered before the
     ///     broker dead-letters it, so a message that crashes its consumer cannot loop forever.
-    public init(queueType: QueueType = .quorum, deliveryLimit: Int = 10) {
-        exchanges = [Exchanges.orders, Exchanges.inventory, Exchanges.notifications, Exchanges.deadLetter]
+    ///   - retryDelays: one delay queue per work queue and delay, where a failed message waits
+    ///     (in the broker, so no crash loses it) until its TTL sends it back to the work queue.
+    public init(queueType: QueueType = .quorum, deliveryLimit: Int = 10, retryDelays: [Duration] = [.seconds(1), .seconds(5), .seconds(30)]) {
+        precondition(!retryDelays.isEmpty, "at least one retry delay")
+        self.retryDelays = retryDelays
+        exchanges = [Exchanges.orders, Exchanges.inventory, Exchanges.notifications, Exchanges.deadLetter, Exchanges.retry]
 
-        let workQueues = [Queues.orderEvents, Queues.inventoryEvents, Queues.orderStatus]
-        var workArguments: AMQPTable = ["x-queue-type": .string(queueType.rawValue), "x-dead-letter-exchange": .string(Exchanges.deadLetter)]
+        var durable: AMQPTable = ["x-queue-type": .string(queueType.rawValue)]
         if queueType == .quorum {
-            workArguments["x-delivery-limit"] = .int64(Int64(deliveryLimit))
-            // Dead-letter at least once: the message leaves the queue only once the DLQ has it.
-            workArguments["x-dead-letter-strategy"] = "at-least-once"
-            workArguments["x-overflow"] = "reject-publish"
+            // Dead-letter at least once: the message leaves the queue only once the target has it.
+            durable["x-dead-letter-strategy"] = "at-least-once"
+            durable["x-overflow"] = "reject-publish"
         }
-        queues = workQueues.map { queue in
-            var arguments = workArguments
-            arguments["x-dead-letter-routing-key"] = .string(Queues.deadLetter(of: queue))
-            return Queue(name: queue, arguments: arguments)
-        } + workQueues.map { queue in
-            Queue(name: Queues.deadLetter(of: queue), arguments: ["x-queue-type": .string(queueType.rawValue)])
-        }
-
-        bindings = [
+        var work: [Queue] = []
+        var deadLetter: [Queue] = []
+        var retry: [Queue] = []
+        var bindings: [Binding] = [
             Binding(queue: Queues.orderEvents, exchange: Exchanges.orders, routingKey: EventType.orderPlaced.routingKey),
             Binding(queue: Queues.inventoryEvents, exchange: Exchanges.inventory, routingKey: "inventory.*"),
             Binding(queue: Queues.orderStatus, exchange: Exchanges.inventory, routingKey: "inventory.*"),
             Binding(queue: Queues.orderStatus, exchange: Exchanges.notifications, routingKey: "notification.*"),
             // So the API learns which orders were dead-lettered.
             Binding(queue: Queues.orderStatus, exchange: Exchanges.deadLetter, routingKey: Queues.deadLetter(of: Queues.orderEvents)),
-        ] + workQueues.map { queue in
-            Binding(queue: Queues.deadLetter(of: queue), exchange: Exchanges.deadLetter, routingKey: Queues.deadLetter(of: queue))
+        ]
+        for queue in Queues.work {
+            var arguments = durable
+            arguments["x-dead-letter-exchange"] = .string(Exchanges.deadLetter)
+            arguments["x-dead-letter-routing-key"] = .string(Queues.deadLetter(of: queue))
+            if queueType == .quorum { arguments["x-delivery-limit"] = .int64(Int64(deliveryLimit)) }
+            work.append(Queue(name: queue, arguments: arguments))
+            bindings.append(Binding(queue: queue, exchange: Exchanges.retry, routingKey: queue))
+
+            deadLetter.append(Queue(name: Queues.deadLetter(of: queue), arguments: ["x-queue-type": .string(queueType.rawValue)]))
+            bindings.append(Binding(queue: Queues.deadLetter(of: queue), exchange: Exchanges.deadLetter, routingKey: Queues.deadLetter(of: queue)))
+
+            for delay in Set(retryDelays) {
+                let name = Queues.retry(of: queue, delay: delay)
+                var arguments = durable
+                arguments["x-message-ttl"] = .int64(delay.wholeMilliseconds)
+                arguments["x-dead-letter-exchange"] = .string(Exchanges.retry)
+                arguments["x-dead-letter-routing-key"] = .string(queue)
+                retry.append(Queue(name: name, arguments: arguments))
+                bindings.append(Binding(queue: name, exchange: Exchanges.retry, routingKey: name))
+            }
         }
+        queues = work + deadLetter + retry.sorted { $0.name < $1.name }
+        self.bindings = bindings
+    }
+
+    /// The delay queue for a message of `queue` whose attempt number `attempt` (from 1) failed.
+    public func retryQueue(of queue: String, afterAttempt attempt: Int) -> String {
+        Queues.retry(of: queue, delay: retryDelays[min(max(attempt, 1), retryDelays.count) - 1])
     }
 
     public func declare(on connection: AMQPConnection) async throws {
@@ -81,10 +124,48 @@ public struct Topology: Sendable, Hashable {
             try await connection.declareExchange(exchange, type: .topic)
         }
         for queue in queues {
-            try await connection.declareQueue(queue.name, arguments: queue.arguments)
+            do {
+                try await connection.declareQueue(queue.name, arguments: queue.arguments)
+            } catch AMQPError.channelClosed(code: 406, let reason, _) {
+                throw TopologyMismatch(queue: queue.name, brokerReply: reason)
+            }
         }
         for binding in bindings {
             try await connection.bindQueue(binding.queue, exchange: binding.exchange, routingKey: binding.routingKey)
         }
     }
+}
+
+/// A queue exists on the broker with other arguments than this topology declares (RabbitMQ's
+/// 406 PRECONDITION_FAILED). Declaring again cannot help, so services stop with this message.
+public struct TopologyMismatch: Error, Sendable, Hashable, CustomStringConvertible {
+    public let queue: String
+    /// The argument that differs, when the broker's reply names it.
+    public let argument: String?
+    /// The broker's reply text, for example "PRECONDITION_FAILED - inequivalent arg
+    /// 'x-queue-type' for queue 'order-events' in vhost '/': received the value 'classic' of
+    /// type 'longstr' but current is the value 'quorum' of type 'longstr'".
+    public let brokerReply: String
+
+    public init(queue: String, brokerReply: String) {
+        self.queue = queue
+        self.brokerReply = brokerReply
+        argument = brokerReply.firstRange(of: "inequivalent arg '").flatMap { start in
+            brokerReply[start.upperBound...].split(separator: "'", maxSplits: 1).first.map(String.init)
+        }
+    }
+
+    public var description: String {
+        let difference = argument.map { "its \($0) differs from what this service declares" } ?? "it was declared with other arguments"
+        let setting = argument.flatMap { Self.settings[$0] }.map { "set \($0) to match the existing queue, or " } ?? ""
+        return "queue '\(queue)' already exists and \(difference) (broker: \(brokerReply)). To go on, \(setting)migrate it: "
+            + "stop every service, let its consumers drain it or move its messages elsewhere, delete it "
+            + "(rabbitmqctl delete_queue \(queue)), and start the services again so they declare it anew."
+    }
+
+    /// The setting that shapes each queue argument.
+    private static let settings = [
+        "x-queue-type": "RABBITMQ_QUEUE_TYPE", "x-dead-letter-strategy": "RABBITMQ_QUEUE_TYPE", "x-overflow": "RABBITMQ_QUEUE_TYPE",
+        "x-delivery-limit": "DELIVERY_LIMIT", "x-message-ttl": "RETRY_DELAYS",
+    ]
 }

@@ -155,16 +155,18 @@ struct OrderStore: Sendable {
 
     // MARK: Projection
 
-    /// Moves the order to `status` if that is forward; records the step and announces the change.
+    /// Moves the order to `status` if that is forward, or from one dead-lettered state to
+    /// another that says something new; records the step and announces the change.
     func advance(_ orderID: UUID, to status: OrderStatus, reason: String?, detail: String, at time: Date, on transaction: PostgresConnection, logger: Logger) async throws {
-        let rows = try await transaction.query("select status from orders where order_id = \(orderID) for update", logger: logger)
-        var current: OrderStatus?
-        for try await text in rows.decode(String.self) { current = OrderStatus(rawValue: text) }
-        guard let current else {
+        let rows = try await transaction.query("select status, reason from orders where order_id = \(orderID) for update", logger: logger)
+        var found: (status: OrderStatus, reason: String?)?
+        for try await (text, reason) in rows.decode((String, String?).self) { found = OrderStatus(rawValue: text).map { ($0, reason) } }
+        guard let (current, currentReason) = found else {
             logger.warning("status event for an unknown order; ignored", metadata: ["status": "\(status.rawValue)"])
             return
         }
-        guard current.canMove(to: status) else {
+        let deadLetteredAgain = current.isDeadLettered && status.isDeadLettered && (current, currentReason) != (status, reason)
+        guard current.canMove(to: status) || deadLetteredAgain else {
             logger.info("late or repeated status event; the order stays as it is", metadata: ["status": "\(current.rawValue)", "event_status": "\(status.rawValue)"])
             return
         }

@@ -7,10 +7,13 @@ public struct BrokerSettings: Sendable {
 
     public let connection: AMQPConfiguration
     public let topology: Topology
+    /// How many times (`MAX_ATTEMPTS`, 5) a transiently failing message is handled before it
+    /// is dead-lettered; the waits between attempts are the topology's retry delays.
+    public let maxAttempts: Int
 
     /// `RABBITMQ_URL`, with `RABBITMQ_HOST`, `RABBITMQ_PORT`, `RABBITMQ_USER`,
-    /// `RABBITMQ_PASSWORD` and `RABBITMQ_VHOST` overriding its parts; `RABBITMQ_QUEUE_TYPE`
-    /// and `DELIVERY_LIMIT` shape the queues.
+    /// `RABBITMQ_PASSWORD` and `RABBITMQ_VHOST` overriding its parts; `RABBITMQ_QUEUE_TYPE`,
+    /// `DELIVERY_LIMIT` and `RETRY_DELAYS` shape the queues.
     public init(environment: EnvironmentVariables, service: String) throws(ConfigurationError) {
         let url = environment.string("RABBITMQ_URL", default: Self.defaultURL)
         var connection: AMQPConfiguration
@@ -27,7 +30,9 @@ public struct BrokerSettings: Sendable {
         self.connection = connection
         topology = Topology(
             queueType: try environment.choice("RABBITMQ_QUEUE_TYPE", default: .quorum),
-            deliveryLimit: try environment.integer("DELIVERY_LIMIT", default: 10, in: 1...1000)
+            deliveryLimit: try environment.integer("DELIVERY_LIMIT", default: 10, in: 1...1000),
+            retryDelays: try environment.durations("RETRY_DELAYS", default: [.seconds(1), .seconds(5), .seconds(30)])
         )
+        maxAttempts = try environment.integer("MAX_ATTEMPTS", default: 5, in: 1...100)
     }
 }

@@ -43,9 +43,37 @@ public struct EnvironmentVariables: Sendable {
 
     /// A duration such as `500ms`, `30s`, `15m`, `24h`, `7d`, or a number of seconds.
     public func duration(_ name: String, default fallback: Duration) throws(ConfigurationError) -> Duration {
+        try duration(name) ?? fallback
+    }
+
+    /// A duration, or nil when the variable is unset.
+    public func duration(_ name: String) throws(ConfigurationError) -> Duration? {
+        guard let text = string(name) else { return nil }
+        return try Self.positiveDuration(text, variable: name)
+    }
+
+    /// A comma-separated list of durations, such as `1s,5s,30s`.
+    public func durations(_ name: String, default fallback: [Duration]) throws(ConfigurationError) -> [Duration] {
         guard let text = string(name) else { return fallback }
-        guard let value = Self.parseDuration(text), value > .zero else {
-            throw ConfigurationError(variable: name, problem: "'\(text)' is not a duration like 500ms, 30s, 15m, 24h or 7d")
+        var values: [Duration] = []
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            values.append(try Self.positiveDuration(part.trimmingCharacters(in: .whitespaces), variable: name))
+        }
+        return values
+    }
+
+    /// A number from 0 to 1, such as `0.25`.
+    public func fraction(_ name: String, default fallback: Double) throws(ConfigurationError) -> Double {
+        guard let text = string(name) else { return fallback }
+        guard let value = Double(text), (0...1).contains(value) else {
+            throw ConfigurationError(variable: name, problem: "'\(text)' is not a number from 0 to 1")
+        }
+        return value
+    }
+
+    private static func positiveDuration(_ text: String, variable: String) throws(ConfigurationError) -> Duration {
+        guard let value = parseDuration(text), value > .zero else {
+            throw ConfigurationError(variable: variable, problem: "'\(text)' is not a duration like 500ms, 30s, 15m, 24h or 7d")
         }
         return value
     }

@@ -9,7 +9,16 @@ public import ServiceLifecycle
 /// What a service does with one event, inside the transaction that also records the
 /// event as processed.
 public protocol EventHandler: Sendable {
+    /// Whether handling this delivery is recorded under its `event_id`, so that a redelivery is
+    /// acknowledged without effect (the default). A handler whose effect is idempotent by
+    /// itself, and that may rightly see the same `event_id` again, answers false.
+    func recordsProcessed(_ event: OrderEvent, delivery: AMQPDelivery) -> Bool
+
     func handle(_ event: OrderEvent, delivery: AMQPDelivery, transaction: PostgresConnection, logger: Logger) async throws
+}
+
+extension EventHandler {
+    public func recordsProcessed(_ event: OrderEvent, delivery: AMQPDelivery) -> Bool { true }
 }
 
 /// Thrown by a handler for an event it can never process; the event is dead-lettered.
@@ -20,48 +29,46 @@ public struct UnprocessableEvent: Error, CustomStringConvertible {
 }
 
 /// Consumes one queue with manual acks: decode → handle inside one transaction that also
-/// records the event id → ack. A duplicate is acknowledged without effect. A message that
-/// cannot be decoded, or that the handler declares unprocessable, is republished to the
-/// queue's dead-letter queue with `x-error` and `x-failed-by`, then acknowledged. Any other
-/// failure (the database is down, say) is retried with backoff while the message stays
-/// unacknowledged, so nothing is lost if the process dies meanwhile.
+/// records the event id → ack. A duplicate is acknowledged without effect.
 ///
-/// On graceful shutdown it stops consuming, finishes and acks the work in flight, then ends.
+/// Failures never block the queue:
+/// - a message that cannot be decoded, or that the handler declares unprocessable, is
+///   poison: it goes to the queue's dead-letter queue at once;
+/// - any other failure (the database is down, say) sends it to a retry queue of the broker,
+///   whose TTL brings it back after the next delay, with the attempts counted in
+///   `x-attempts`; after `MAX_ATTEMPTS` it goes to the dead-letter queue instead.
+///
+/// Either way the message is republished with `FailureHeader`s and acknowledged only once
+/// the broker confirmed the copy, so a crash in between duplicates it at worst, never loses
+/// it. On graceful shutdown the consumer stops, finishes and acks the work in flight, then ends.
 public final class EventConsumer: Service {
     private let queue: String
+    private let handler: any EventHandler
     private let broker: ReconnectingConnection
     private let database: PostgresClient
-    private let handler: any EventHandler
-    private let service: String
-    private let prefetch: Int
-    private let concurrency: Int
+    private let settings: ServiceSettings
     private let logger: Logger
-    private let retryBackoff = Backoff(initial: .milliseconds(200), maximum: .seconds(5))
 
-    /// What became of each delivery: `acked`, `duplicate`, `dead_lettered` or `retried`.
+    /// What became of each delivery: `acked`, `duplicate`, `retried`, `dead_lettered`, or
+    /// `ignored` (an undecodable copy of a dead letter).
     private func count(_ outcome: String) {
         Counter(label: "consumer_deliveries_total", dimensions: [("queue", queue), ("outcome", outcome)]).increment()
     }
 
-    public init(
-        queue: String, broker: ReconnectingConnection, database: PostgresClient, handler: any EventHandler,
-        service: String, prefetch: Int, concurrency: Int, logger: Logger
-    ) {
+    public init(queue: String, handler: any EventHandler, context: ServiceContext) {
         self.queue = queue
-        self.broker = broker
-        self.database = database
         self.handler = handler
-        self.service = service
-        self.prefetch = prefetch
-        self.concurrency = concurrency
-        self.logger = logger
+        broker = context.broker
+        database = context.database
+        settings = context.settings
+        logger = context.logger
     }
 
     public func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let consumer: AMQPConsumer
             do {
-                consumer = try await broker.connection().consume(queue: queue, prefetch: UInt16(clamping: prefetch))
+                consumer = try await broker.connection().consume(queue: queue, prefetch: UInt16(clamping: settings.prefetch))
             } catch let error as AMQPError where error.isConnectionLoss {
                 if broker.isStopped { return }
                 continue
@@ -79,13 +86,13 @@ public final class EventConsumer: Service {
         }
     }
 
-    /// Handles deliveries with at most `concurrency` in flight, until the consumer ends.
+    /// Handles deliveries with at most `CONCURRENCY` in flight, until the consumer ends.
     private func process(_ consumer: AMQPConsumer) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             var running = 0
             defer { group.cancelAll() }
             for try await delivery in consumer {
-                if running >= concurrency {
+                if running >= settings.concurrency {
                     try await group.next()
                     running -= 1
                 }
@@ -97,64 +104,100 @@ public final class EventConsumer: Service {
     }
 
     private func handle(_ delivery: AMQPDelivery) async {
+        let attempt = (delivery.headers[FailureHeader.attempts]?.intValue ?? 0) + 1
         let event: OrderEvent
         do {
             event = try OrderEvent(decoding: delivery.body)
         } catch {
-            await deadLetter(delivery, error: "\(error)")
+            if delivery.exchange == Exchanges.deadLetter {
+                // A copy of a dead letter, observed from `dlx`: the original waits in its
+                // dead-letter queue already, and there is nothing to learn from it here.
+                try? delivery.ack()
+                count("ignored")
+                logger.warning("ignored an undecodable dead letter", metadata: ["queue": "\(queue)", "error": "\(error)"])
+                return
+            }
+            await send(delivery, to: .deadLetter(.poison), error: "\(error)", attempt: attempt, logger: logger)
             return
         }
         var logger = self.logger
         logger[metadataKey: "order_id"] = "\(event.metadata.orderID.uuidString.lowercased())"
         logger[metadataKey: "event_id"] = "\(event.metadata.eventID.uuidString.lowercased())"
-        var attempt = 0
-        while true {
-            do {
-                let applied = try await database.withTransaction(logger: logger) { transaction in
+        do {
+            let (handler, faults) = (self.handler, settings.faults)
+            let applied = try await database.withTransaction(logger: logger) { transaction in
+                try faults.inject(into: event)
+                if handler.recordsProcessed(event, delivery: delivery) {
                     guard try await ProcessedEvents.record(event.metadata.eventID, on: transaction, logger: logger) else { return false }
-                    try await handler.handle(event, delivery: delivery, transaction: transaction, logger: logger)
-                    return true
                 }
-                if !applied { logger.info("duplicate event acknowledged without effect", metadata: ["event_type": "\(event.eventType.rawValue)"]) }
-                try? delivery.ack()
-                count(applied ? "acked" : "duplicate")
-                return
-            } catch let error as UnprocessableEvent {
-                await deadLetter(delivery, error: error.description, logger: logger)
-                return
-            } catch {
-                if Task.isCancelled { return }  // left unacknowledged: the broker redelivers it
-                let delay = retryBackoff.delay(forAttempt: attempt)
-                attempt += 1
-                count("retried")
-                logger.warning("handling failed; retrying", metadata: ["error": "\(String(reflecting: error))", "attempt": "\(attempt)"])
-                try? await Task.sleep(for: delay)
+                try await handler.handle(event, delivery: delivery, transaction: transaction, logger: logger)
+                return true
             }
+            if !applied { logger.info("duplicate event acknowledged without effect", metadata: ["event_type": "\(event.eventType.rawValue)"]) }
+            try? delivery.ack()
+            count(applied ? "acked" : "duplicate")
+        } catch {
+            // What the handler threw, rather than the transaction's wrapper around it.
+            let cause = (error as? PostgresTransactionError)?.closureError ?? error
+            if let unprocessable = cause as? UnprocessableEvent {
+                await send(delivery, to: .deadLetter(.poison), error: unprocessable.description, attempt: attempt, logger: logger)
+                return
+            }
+            if Task.isCancelled { return }  // left unacknowledged: the broker redelivers it
+            let exhausted = attempt >= settings.broker.maxAttempts
+            await send(delivery, to: exhausted ? .deadLetter(.retriesExhausted) : .retry, error: String(reflecting: cause), attempt: attempt, logger: logger)
         }
     }
 
-    /// Republishes the message to its dead-letter queue with the reason, then acks it. If the
-    /// republish is not confirmed the message is requeued instead, so it is never lost.
-    private func deadLetter(_ delivery: AMQPDelivery, error: String, logger: Logger? = nil) async {
-        let logger = logger ?? self.logger
-        var properties = delivery.properties
+    private enum Destination: Equatable {
+        case retry
+        case deadLetter(DeadLetterReason)
+    }
+
+    /// Republishes the message, with what went wrong in its headers, to its next retry queue
+    /// or to its dead-letter queue, then acks it. If the copy is not confirmed the message is
+    /// requeued instead, so it is never lost.
+    private func send(_ delivery: AMQPDelivery, to destination: Destination, error: String, attempt: Int, logger: Logger) async {
         var headers = delivery.headers
-        headers["x-error"] = .string(error)
-        headers["x-failed-by"] = .string(service)
-        headers["x-original-exchange"] = .string(delivery.exchange)
-        headers["x-original-routing-key"] = .string(delivery.routingKey)
+        headers[FailureHeader.error] = .string(error)
+        headers[FailureHeader.failedBy] = .string(settings.service)
+        headers[FailureHeader.attempts] = .int64(Int64(attempt))
+        if headers[FailureHeader.firstFailure] == nil {
+            headers[FailureHeader.firstFailure] = .string(EventCoding.formatTimestamp(Date()))
+        }
+        if headers[FailureHeader.originalExchange] == nil {
+            headers[FailureHeader.originalExchange] = .string(delivery.exchange)
+            headers[FailureHeader.originalRoutingKey] = .string(delivery.routingKey)
+        }
+        headers["x-delivery-count"] = nil  // the broker's count on this queue, not the copy's
+        var properties = delivery.properties
+        let exchange: String
+        let routingKey: String
+        switch destination {
+        case .retry:
+            properties.expiration = nil  // the retry queue's TTL decides when it comes back
+            (exchange, routingKey) = (Exchanges.retry, settings.broker.topology.retryQueue(of: queue, afterAttempt: attempt))
+        case .deadLetter(let reason):
+            headers[FailureHeader.reason] = .string(reason.rawValue)
+            (exchange, routingKey) = (Exchanges.deadLetter, Queues.deadLetter(of: queue))
+        }
         properties.headers = headers
         do {
-            try await broker.connection().publish(
-                delivery.body, exchange: Exchanges.deadLetter, routingKey: Queues.deadLetter(of: queue), properties: properties
-            )
+            try await broker.connection().publish(delivery.body, exchange: exchange, routingKey: routingKey, properties: properties, mandatory: true)
             try delivery.ack()
-            count("dead_lettered")
-            logger.error("dead-lettered a message", metadata: ["queue": "\(queue)", "error": "\(error)"])
         } catch let publishError {
-            logger.warning("could not dead-letter a message; requeueing it", metadata: ["error": "\(publishError)"])
+            logger.warning("could not republish a failed message; requeueing it", metadata: ["error": "\(publishError)"])
             try? await Task.sleep(for: .seconds(1))
             try? delivery.nack(requeue: true)
+            return
+        }
+        switch destination {
+        case .retry:
+            count("retried")
+            logger.warning("handling failed; retrying later", metadata: ["error": "\(error)", "attempt": "\(attempt)", "retry_queue": "\(routingKey)"])
+        case .deadLetter(let reason):
+            count("dead_lettered")
+            logger.error("dead-lettered a message", metadata: ["queue": "\(queue)", "reason": "\(reason.rawValue)", "error": "\(error)", "attempt": "\(attempt)"])
         }
     }
 }

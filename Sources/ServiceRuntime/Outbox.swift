@@ -52,18 +52,22 @@ public final class OutboxRelay: Service {
     private let schema: String
     private let appID: String
     private let logger: Logger
+    private let timeToLive: [EventType: Duration]
     private let batchSize: Int
     private let pollInterval: Duration
     /// How long a batch may wait for its confirms while its rows stay locked; a broker that
     /// stops confirming (a resource alarm, say) then gets the batch again later.
     private let confirmTimeout: Duration = .seconds(15)
 
-    public init(database: PostgresClient, broker: ReconnectingConnection, schema: String, appID: String, logger: Logger, batchSize: Int = 200, pollInterval: Duration = .seconds(1)) {
-        self.database = database
-        self.broker = broker
-        self.schema = schema
-        self.appID = appID
-        self.logger = logger
+    /// - Parameter timeToLive: per event type, how long the broker keeps a published event
+    ///   waiting for a consumer before it dead-letters it as `expired` (none by default).
+    public init(context: ServiceContext, timeToLive: [EventType: Duration] = [:], batchSize: Int = 200, pollInterval: Duration = .seconds(1)) {
+        database = context.database
+        broker = context.broker
+        schema = context.schema.name
+        appID = context.settings.service
+        logger = context.logger
+        self.timeToLive = timeToLive
         self.batchSize = batchSize
         self.pollInterval = pollInterval
     }
@@ -118,7 +122,7 @@ public final class OutboxRelay: Service {
     private func relayBatch(_ step: RelayStep) async throws -> Int {
         step.set("a broker connection")
         let connection = try await broker.connection()
-        let (batchSize, appID, logger) = (self.batchSize, self.appID, self.logger)
+        let (batchSize, appID, logger, timeToLive) = (self.batchSize, self.appID, self.logger, self.timeToLive)
         step.set("a database connection")
         return try await database.withTransaction(logger: logger) { transaction in
             step.set("the unsent rows")
@@ -132,6 +136,7 @@ public final class OutboxRelay: Service {
                 ids.append(id)
                 let properties = AMQPProperties(
                     contentType: "application/json", deliveryMode: .persistent,
+                    expiration: EventType(rawValue: type).flatMap { timeToLive[$0] }.map { "\($0.wholeMilliseconds)" },
                     messageID: eventID.uuidString.lowercased(), timestamp: occurredAt, type: type, appID: appID
                 )
                 messages.append(OutgoingMessage(body: Data(body.readableBytesView), exchange: exchange, routingKey: routingKey, properties: properties))

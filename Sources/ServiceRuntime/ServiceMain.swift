@@ -23,7 +23,9 @@ public struct ServiceContext: Sendable {
 /// standard error and exit status 2), bootstrap logging and metrics, migrate the schema
 /// (waiting for the database with backoff), then run the database client, the broker
 /// connection and the service's own services in one `ServiceGroup` that shuts down
-/// gracefully on SIGTERM and SIGINT, in reverse order, within a bounded time.
+/// gracefully on SIGTERM and SIGINT, in reverse order, within a bounded time. A service that
+/// fails (a broker topology that does not match, say) stops the process: one line on
+/// standard error and exit status 1.
 public enum ServiceMain {
     public static func run(
         service: String, portVariable: String, defaultPort: Int,
@@ -62,6 +64,7 @@ public enum ServiceMain {
             logger.info("stopped")
         } catch {
             logger.critical("stopped on an error", metadata: ["error": "\(String(reflecting: error))"])
+            FileHandle.standardError.write(Data("\(service): \(error)\n".utf8))
             exit(1)
         }
     }

@@ -23,6 +23,8 @@ public struct ServiceSettings: Sendable {
     /// The address the HTTP server binds: `BIND_ADDRESS`, loopback unless told otherwise
     /// (containers set 0.0.0.0).
     public let bindAddress: String
+    /// Failures to inject, for tests and demos (`FAULT_*`; none by default).
+    public let faults: FaultInjection
 
     public init(service: String, portVariable: String, defaultPort: Int, environment: EnvironmentVariables = EnvironmentVariables()) throws(ConfigurationError) {
         self.service = service
@@ -40,5 +42,6 @@ public struct ServiceSettings: Sendable {
         retention = try environment.duration("RETENTION", default: .seconds(7 * 86400))
         httpPort = try environment.integer(portVariable, default: defaultPort, in: 1...65535)
         bindAddress = environment.string("BIND_ADDRESS", default: "127.0.0.1")
+        faults = try FaultInjection(environment: environment)
     }
 }

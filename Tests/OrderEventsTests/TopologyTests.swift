@@ -10,7 +10,7 @@ struct TopologyTests {
 
     @Test("the exchanges")
     func exchanges() {
-        #expect(Set(topology.exchanges) == ["orders", "inventory", "notifications", "dlx"])
+        #expect(Set(topology.exchanges) == ["orders", "inventory", "notifications", "dlx", "retry"])
     }
 
     @Test("events route to the exchange and key of the contract")
@@ -24,6 +24,7 @@ struct TopologyTests {
     @Test("the bindings")
     func bindings() {
         let bindings = Set(topology.bindings.map { "\($0.exchange)/\($0.routingKey) -> \($0.queue)" })
+            .filter { !$0.hasPrefix("retry/") }
         #expect(bindings == [
             "orders/order.placed -> order-events",
             "inventory/inventory.* -> inventory-events",
@@ -60,4 +61,42 @@ struct TopologyTests {
         #expect(arguments["x-delivery-limit"] == nil)
         #expect(arguments["x-dead-letter-strategy"] == nil)
     }
+
+    @Test("each work queue has one retry queue per delay, which sends messages back to it alone after its TTL")
+    func retryQueues() throws {
+        let topology = Topology(retryDelays: [.milliseconds(500), .seconds(5), .seconds(30)])
+        for work in ["order-events", "inventory-events", "order-status"] {
+            #expect(topology.bindings.contains { $0.queue == work && $0.exchange == "retry" && $0.routingKey == work })
+            for (name, ttl) in [("\(work)-retry-500ms", 500), ("\(work)-retry-5s", 5000), ("\(work)-retry-30s", 30_000)] {
+                let arguments = try #require(queue(name, in: topology)).arguments
+                #expect(arguments["x-message-ttl"]?.intValue == ttl)
+                #expect(arguments["x-dead-letter-exchange"] == "retry")
+                #expect(arguments["x-dead-letter-routing-key"] == .string(work))
+                #expect(arguments["x-delivery-limit"] == nil)
+                #expect(topology.bindings.contains { $0.queue == name && $0.exchange == "retry" && $0.routingKey == name })
+            }
+        }
+    }
+
+    @Test("the n-th failed attempt waits in the n-th retry queue; the last delay repeats")
+    func retryQueueForAttempt() {
+        let topology = Topology(retryDelays: [.seconds(1), .seconds(5), .seconds(30)])
+        let queues = (1...5).map { topology.retryQueue(of: "order-events", afterAttempt: $0) }
+        #expect(queues == ["order-events-retry-1s", "order-events-retry-5s", "order-events-retry-30s", "order-events-retry-30s", "order-events-retry-30s"])
+    }
+
+    @Test("a queue the broker has with other arguments names the argument, the setting and the way to migrate")
+    func mismatch() {
+        let mismatch = TopologyMismatch(
+            queue: "order-events",
+            brokerReply: "PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue 'order-events' in vhost '/': received the value 'classic' of type 'longstr' but current is the value 'quorum' of type 'longstr'"
+        )
+        #expect(mismatch.argument == "x-queue-type")
+        #expect(mismatch.description.contains("its x-queue-type differs"))
+        #expect(mismatch.description.contains("set RABBITMQ_QUEUE_TYPE to match"))
+        #expect(mismatch.description.contains("rabbitmqctl delete_queue order-events"))
+        #expect(TopologyMismatch(queue: "q", brokerReply: "PRECONDITION_FAILED - something else").argument == nil)
+    }
+
+    private func queue(_ name: String, in topology: Topology) -> Topology.Queue? { topology.queues.first { $0.name == name } }
 }

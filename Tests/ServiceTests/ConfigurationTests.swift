@@ -1,5 +1,6 @@
 import AMQPClient
 import InventoryService
+import OrderEvents
 import ServiceRuntime
 import Testing
 
@@ -18,6 +19,20 @@ struct ServiceConfigurationTests {
         #expect(settings.database.database == "orders" && settings.database.user == "orders")
         #expect(settings.retention == .seconds(7 * 86400))
         #expect(settings.replica == 1)
+        #expect(settings.broker.maxAttempts == 5)
+        #expect(settings.broker.topology.retryDelays == [.seconds(1), .seconds(5), .seconds(30)])
+        #expect(settings.faults.failureRate == 0 && settings.faults.crashItem == nil)
+    }
+
+    @Test("failure handling: RETRY_DELAYS, MAX_ATTEMPTS, DELIVERY_LIMIT and the injected faults")
+    func failureHandling() throws {
+        let settings = try settings([
+            "RETRY_DELAYS": "200ms, 2s", "MAX_ATTEMPTS": "3", "DELIVERY_LIMIT": "4", "FAULT_FAILURE_RATE": "0.25", "FAULT_CRASH_ITEM": "Kaboom",
+        ])
+        #expect(settings.broker.topology.retryDelays == [.milliseconds(200), .seconds(2)])
+        #expect(settings.broker.maxAttempts == 3)
+        #expect(settings.broker.topology.queues.first { $0.name == "order-events" }?.arguments["x-delivery-limit"]?.intValue == 4)
+        #expect(settings.faults.failureRate == 0.25 && settings.faults.crashItem == "Kaboom")
     }
 
     @Test("the RABBITMQ_* parts override the URL")
@@ -36,6 +51,8 @@ struct ServiceConfigurationTests {
         ("PORT", "http"), ("PORT", "70000"), ("RABBITMQ_URL", "http://x"), ("DATABASE_URL", "mysql://x/y"),
         ("LOG_LEVEL", "loud"), ("LOG_FORMAT", "xml"), ("PREFETCH", "0"), ("CONCURRENCY", "-1"),
         ("RABBITMQ_QUEUE_TYPE", "stream"), ("DELIVERY_LIMIT", "zero"), ("RETENTION", "forever"), ("REPLICA", "0"),
+        ("RETRY_DELAYS", "1s,,5s"), ("RETRY_DELAYS", "1s,soon"), ("RETRY_DELAYS", "0s"), ("MAX_ATTEMPTS", "0"),
+        ("FAULT_FAILURE_RATE", "1.5"), ("FAULT_FAILURE_RATE", "often"),
     ])
     func badValue(variable: String, value: String) {
         #expect { try settings([variable: value]) } throws: { ($0 as? ConfigurationError)?.variable == variable }

@@ -1,5 +1,6 @@
 import AMQPClient
 import Foundation
+import OrderEvents
 @testable import OrderService
 import Testing
 
@@ -84,10 +85,18 @@ struct OrderStatusTests {
 
     @Test("a dead-lettered OrderPlaced makes the order expired or failed with the reason")
     func deadLetterOutcome() {
-        #expect(StatusProjection.deadLetterOutcome(["x-death": .array([.table(["reason": "expired"])])]) == (.expired, "expired"))
-        #expect(StatusProjection.deadLetterOutcome(["x-error": "missing field 'item'"]) == (.failed, "missing field 'item'"))
-        #expect(StatusProjection.deadLetterOutcome(["x-death": .array([.table(["reason": "delivery_limit"])])]) == (.failed, "delivery limit reached"))
-        #expect(StatusProjection.deadLetterOutcome([:]) == (.failed, "dead-lettered"))
+        func outcome(_ headers: AMQPTable) -> (OrderStatus, String) { StatusProjection.outcome(of: DeadLetter(headers: headers)) }
+        #expect(outcome(["x-death": .array([.table(["reason": "expired"])])]) == (.expired, "expired"))
+        #expect(outcome(["x-reason": "poison", "x-error": "missing field 'item'"]) == (.failed, "poison"))
+        #expect(outcome(["x-reason": "retries_exhausted"]) == (.failed, "retries_exhausted"))
+        #expect(outcome(["x-death": .array([.table(["reason": "delivery_limit"])])]) == (.failed, "delivery_limit"))
+        #expect(outcome([:]) == (.failed, "dead_lettered"))
+    }
+
+    @Test("a dead-lettered order may be dead-lettered again; nothing else moves sideways")
+    func deadLetteredAgain() {
+        #expect(OrderStatus.failed.isDeadLettered && OrderStatus.expired.isDeadLettered)
+        #expect(!OrderStatus.accepted.isDeadLettered && !OrderStatus.reserved.isDeadLettered && !OrderStatus.rejected.isDeadLettered)
     }
 
     @Test("a page cursor survives its text form")

@@ -1,0 +1,198 @@
+import AMQPClient
+import Foundation
+import Logging
+import OrderEvents
+import PostgresNIO
+import Prometheus
+@testable import ServiceRuntime
+import Synchronization
+import TestSupport
+import Testing
+
+/// `EventConsumer`'s failure paths against the real broker and database, with a handler that
+/// fails on cue: retries wait in the broker's retry queues, and give up after MAX_ATTEMPTS.
+@Suite("Delayed retries through the broker", .serialized)
+struct RetryIntegrationTests {
+    /// The e2e tests' virtual host and database; this suite uses `inventory-events`, which
+    /// nothing else consumes while it runs, and a schema of its own.
+    static let environment = EnvironmentVariables([
+        "RABBITMQ_URL": "amqp://guest:guest@127.0.0.1:5672/test",
+        "DATABASE_URL": "postgres://orders:orders@127.0.0.1:5432/orders_test",
+        "RETRY_DELAYS": "1s,2s",
+        "MAX_ATTEMPTS": "3",
+        "DELIVERY_LIMIT": "3",  // as the end-to-end tests declare the queues
+    ])
+    static let queue = Queues.inventoryEvents
+
+    /// Fails each event's first `failures[event_id]` attempts, and declares the `unprocessable`
+    /// ones so; records every attempt.
+    final class ScriptedHandler: EventHandler {
+        struct Attempt { let eventID: UUID; let succeeded: Bool; let at: ContinuousClock.Instant }
+        struct Unavailable: Error {}
+
+        let failures: [UUID: Int]
+        let unprocessable: Set<UUID>
+        let attempts = Mutex<[Attempt]>([])
+
+        init(failures: [UUID: Int] = [:], unprocessable: Set<UUID> = []) {
+            self.failures = failures
+            self.unprocessable = unprocessable
+        }
+
+        func handle(_ event: OrderEvent, delivery: AMQPDelivery, transaction: PostgresConnection, logger: Logger) async throws {
+            let id = event.metadata.eventID
+            if unprocessable.contains(id) {
+                attempts.withLock { $0.append(Attempt(eventID: id, succeeded: false, at: .now)) }
+                throw UnprocessableEvent("scripted: never processable")
+            }
+            let failed = attempts.withLock { attempts in
+                let earlier = attempts.count { $0.eventID == id }
+                let fails = earlier < failures[id, default: 0]
+                attempts.append(Attempt(eventID: id, succeeded: !fails, at: .now))
+                return fails
+            }
+            if failed { throw Unavailable() }
+        }
+
+        func attempts(of id: UUID) -> [Attempt] { attempts.withLock { $0.filter { $0.eventID == id } } }
+    }
+
+    /// A consumer with its broker connection and database client, running until `stop`.
+    struct Running {
+        let task: Task<Void, any Error>
+        func stop() async { task.cancel(); _ = await task.result }
+    }
+
+    static func start(_ handler: ScriptedHandler, schema: DatabaseSchema) async throws -> Running {
+        let settings = try ServiceSettings(service: "retry-test", portVariable: "PORT", defaultPort: 1, environment: environment)
+        let logger = Logger(label: "retry-test")
+        let database = settings.database.client(schema: schema.name, logger: logger)
+        let topology = settings.broker.topology
+        let broker = ReconnectingConnection(configuration: settings.broker.connection, logger: logger) { try await topology.declare(on: $0) }
+        let context = ServiceContext(settings: settings, logger: logger, database: database, broker: broker, metrics: PrometheusCollectorRegistry(), schema: schema)
+        let consumer = EventConsumer(queue: queue, handler: handler, context: context)
+        let task = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await database.run() }
+                group.addTask { try await broker.run() }
+                try await schema.migrate(database, logger: logger)
+                try await consumer.run()
+            }
+        }
+        return Running(task: task)
+    }
+
+    static func event() -> Event<InventoryReserved> {
+        Event(metadata: EventMetadata(orderID: UUID(), causationID: UUID()), payload: InventoryReserved(userID: "u", item: "Taco", quantity: 1))
+    }
+
+    /// Publishes straight to the work queue (through `retry`, which binds it by name).
+    static func publish(_ event: Event<InventoryReserved>, on connection: AMQPConnection) async throws {
+        try await connection.publish(event.encoded(), exchange: Exchanges.retry, routingKey: queue, properties: event.properties(appID: "retry-test"), mandatory: true)
+    }
+
+    /// A clean queue, DLQ and schema, and a connection for the test's own calls.
+    static func prepare() async throws -> (AMQPConnection, DatabaseSchema) {
+        let schema = DatabaseSchema(name: "retry_test", migrations: [])
+        let settings = try ServiceSettings(service: "retry-test", portVariable: "PORT", defaultPort: 1, environment: environment)
+        let database = settings.database.client(schema: "public", logger: Logger(label: "retry-test"))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await database.run() }
+            try await database.query("drop schema if exists retry_test cascade")
+            group.cancelAll()
+        }
+        let connection = try await AMQPConnection.connect(settings.broker.connection)
+        try await settings.broker.topology.declare(on: connection)
+        for name in [queue, Queues.deadLetter(of: queue)] + settings.broker.topology.retryDelays.map({ Queues.retry(of: queue, delay: $0) }) {
+            try await connection.purgeQueue(name)
+        }
+        return (connection, schema)
+    }
+
+    @Test("a handler failing twice succeeds after two delayed retries, once; other messages pass while it waits, and a restart loses nothing")
+    func failsTwiceThenSucceeds() async throws {
+        let (connection, schema) = try await Self.prepare()
+        let (flaky, steady) = (Self.event(), Self.event())
+        let handler = ScriptedHandler(failures: [flaky.metadata.eventID: 2])
+        var running = try await Self.start(handler, schema: schema)
+
+        try await Self.publish(flaky, on: connection)
+        try await eventually(.seconds(10), "the first attempt to fail") { handler.attempts(of: flaky.metadata.eventID).count == 1 }
+        try await Self.publish(steady, on: connection)
+        try await eventually(.seconds(10), "the other message to be handled while the first waits") {
+            handler.attempts(of: steady.metadata.eventID).contains { $0.succeeded }
+        }
+        #expect(handler.attempts(of: flaky.metadata.eventID).count == 1)
+        try await eventually(.seconds(5), "the retry to wait in the 1 s retry queue") {
+            try await connection.inspectQueue(Queues.retry(of: Self.queue, delay: .seconds(1))).messageCount == 1
+        }
+
+        // The consumer goes away while the retry waits; a new one gets it all the same.
+        await running.stop()
+        running = try await Self.start(handler, schema: schema)
+        try await eventually(.seconds(20), "the third attempt to succeed") {
+            handler.attempts(of: flaky.metadata.eventID).contains { $0.succeeded }
+        }
+        await running.stop()
+
+        let attempts = handler.attempts(of: flaky.metadata.eventID)
+        #expect(attempts.map(\.succeeded) == [false, false, true])
+        // The waits were the retry delays: 1 s, then 2 s.
+        #expect(attempts[0].at.duration(to: attempts[1].at) >= .milliseconds(950))
+        #expect(attempts[1].at.duration(to: attempts[2].at) >= .milliseconds(1950))
+        #expect(try await connection.inspectQueue(Queues.deadLetter(of: Self.queue)).messageCount == 0)
+        await connection.close()
+    }
+
+    @Test("a handler failing always ends in the dead-letter queue after MAX_ATTEMPTS, with its failure headers")
+    func failsAlways() async throws {
+        let (connection, schema) = try await Self.prepare()
+        let doomed = Self.event()
+        let handler = ScriptedHandler(failures: [doomed.metadata.eventID: .max])
+        let running = try await Self.start(handler, schema: schema)
+        let started = Date()
+        try await Self.publish(doomed, on: connection)
+
+        let deadLetterQueue = Queues.deadLetter(of: Self.queue)
+        try await eventually(.seconds(20), "the message to reach \(deadLetterQueue)") {
+            try await connection.inspectQueue(deadLetterQueue).messageCount == 1
+        }
+        await running.stop()
+        #expect(handler.attempts(of: doomed.metadata.eventID).count == 3)
+
+        let letter = try #require(try await connection.get(queue: deadLetterQueue))
+        try letter.ack()
+        #expect(letter.body == doomed.encoded())
+        #expect(letter.properties.messageID == doomed.metadata.eventID.uuidString.lowercased())
+        let deadLetter = DeadLetter(headers: letter.headers)
+        #expect(deadLetter.reason == .retriesExhausted)
+        #expect(deadLetter.attempts == 3)
+        #expect(deadLetter.failedBy == "retry-test")
+        #expect(deadLetter.error == "IntegrationTests.RetryIntegrationTests.ScriptedHandler.Unavailable()")
+        #expect(deadLetter.originalExchange == Exchanges.retry && deadLetter.originalRoutingKey == Self.queue)
+        let firstFailure = try #require(deadLetter.firstFailure)
+        #expect(abs(firstFailure.timeIntervalSince(started)) < 5)
+        await connection.close()
+    }
+
+    @Test("an event the handler declares unprocessable is dead-lettered at once as poison, without retries")
+    func unprocessable() async throws {
+        let (connection, schema) = try await Self.prepare()
+        let poison = Self.event()
+        let handler = ScriptedHandler(unprocessable: [poison.metadata.eventID])
+        let running = try await Self.start(handler, schema: schema)
+        try await Self.publish(poison, on: connection)
+        let deadLetterQueue = Queues.deadLetter(of: Self.queue)
+        try await eventually(.seconds(10), "the message to reach \(deadLetterQueue)") {
+            try await connection.inspectQueue(deadLetterQueue).messageCount == 1
+        }
+        await running.stop()
+        #expect(handler.attempts(of: poison.metadata.eventID).count == 1)
+        let letter = try #require(try await connection.get(queue: deadLetterQueue))
+        try letter.ack()
+        let deadLetter = DeadLetter(headers: letter.headers)
+        #expect(deadLetter.reason == .poison && deadLetter.attempts == 1)
+        #expect(deadLetter.error == "scripted: never processable")
+        await connection.close()
+    }
+}
