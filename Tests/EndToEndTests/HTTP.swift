@@ -15,8 +15,8 @@ struct HTTPResult: Sendable {
 }
 
 enum HTTP {
-    static func get(_ url: String) async throws -> HTTPResult {
-        try await send(HTTPClientRequest(url: url))
+    static func get(_ url: String, timeout: TimeAmount = .seconds(30)) async throws -> HTTPResult {
+        try await send(HTTPClientRequest(url: url), timeout: timeout)
     }
 
     static func post(_ url: String, body: String, headers: [(String, String)] = [("Content-Type", "application/json")]) async throws -> HTTPResult {
@@ -24,11 +24,11 @@ enum HTTP {
         request.method = .POST
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         request.body = .bytes(ByteBuffer(string: body))
-        return try await send(request)
+        return try await send(request, timeout: .seconds(30))
     }
 
-    private static func send(_ request: HTTPClientRequest) async throws -> HTTPResult {
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+    private static func send(_ request: HTTPClientRequest, timeout: TimeAmount) async throws -> HTTPResult {
+        let response = try await HTTPClient.shared.execute(request, timeout: timeout)
         let body = try await response.body.collect(upTo: 16 * 1024 * 1024)
         return HTTPResult(status: Int(response.status.code), headers: response.headers, body: Data(body.readableBytesView))
     }

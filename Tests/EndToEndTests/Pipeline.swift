@@ -2,9 +2,11 @@ import AMQPClient
 import AsyncHTTPClient
 import Foundation
 import Logging
+import OrderEvents
 import NIOCore
 import NIOHTTP1
 import PostgresNIO
+import ServiceRuntime
 import TestSupport
 import Testing
 
@@ -24,6 +26,11 @@ actor Pipeline {
     static let rabbitURL = "amqp://guest:guest@127.0.0.1:5672/test"
     static let databaseURL = "postgres://orders:orders@127.0.0.1:5432/orders_test"
     static let stockPerItem = 1_000_000
+    /// Every service of the test virtual host declares its queues with this delivery limit
+    /// (as the integration tests do), so a crash loop ends after a few deliveries.
+    static let deliveryLimit = "3"
+    /// Retry delays for tests that go through the retry queues quickly.
+    static let fastRetryDelays = "200ms,400ms"
 
     static func port(_ service: Service, replica: Int) -> Int {
         switch service {
@@ -44,12 +51,15 @@ actor Pipeline {
     /// Makes sure order-api, inventory replicas 1...`inventoryReplicas` and the
     /// notification-worker run, with these extra settings. Other inventory replicas are
     /// stopped. The first call starts from empty schemas and queues.
-    func run(inventoryReplicas: Int = 1, inventorySettings: [String: String] = [:], notificationSettings: [String: String] = [:]) async throws {
+    func run(
+        inventoryReplicas: Int = 1, apiSettings: [String: String] = [:], inventorySettings: [String: String] = [:],
+        notificationSettings: [String: String] = [:]
+    ) async throws {
         if !isClean {
             try await reset()
             isClean = true
         }
-        try await ensure(.orderAPI, replica: 1)
+        try await ensure(.orderAPI, replica: 1, settings: apiSettings)
         for replica in 1...max(inventoryReplicas, 1) where inventoryReplicas > 0 {
             try await ensure(.inventory, replica: replica, settings: inventorySettings)
         }
@@ -83,6 +93,7 @@ actor Pipeline {
         environment["REPLICA"] = "\(replica)"
         environment["LOG_FORMAT"] = "json"
         environment[service == .orderAPI ? "PORT" : "ADMIN_PORT"] = "\(Self.port(service, replica: replica))"
+        environment["DELIVERY_LIMIT"] = Self.deliveryLimit
         environment["INVENTORY_INITIAL_STOCK"] = ["Burger", "Pizza", "Salad", "Taco", "Sushi"].map { "\($0)=\(Self.stockPerItem)" }.joined(separator: ",")
         environment.merge(settings) { $1 }
 
@@ -96,7 +107,8 @@ actor Pipeline {
         let health = "http://127.0.0.1:\(Self.port(service, replica: replica))/health"
         try await eventually(.seconds(60), "\(name) to answer /health (log: .run/test-logs/\(name).log)") {
             guard process.isRunning else { throw ServiceExited(name: name, status: process.terminationStatus) }
-            return (try? await HTTP.get(health).status) == 200
+            // A short timeout: a process killed while it answers leaves the request hanging.
+            return (try? await HTTP.get(health, timeout: .seconds(2)).status) == 200
         }
     }
 
@@ -138,11 +150,53 @@ actor Pipeline {
             group.cancelAll()
         }
         let connection = try await AMQPConnection.connect(AMQPConfiguration(url: Self.rabbitURL, connectionName: "e2e-reset"))
-        for queue in ["order-events", "inventory-events", "order-status"] {
+        let fastRetries = try EnvironmentVariables(["RETRY_DELAYS": Self.fastRetryDelays]).durations("RETRY_DELAYS", default: [])
+        for queue in Set((Topology().queues + Topology(retryDelays: fastRetries).queues).map(\.name)) {
             try await connection.deleteQueue(queue)
-            try await connection.deleteQueue("\(queue)-dlq")
         }
         await connection.close()
+    }
+
+    /// What a command printed and how it ended.
+    struct Outcome {
+        let status: Int32
+        let output: String
+        let errors: String
+    }
+
+    /// Runs one of the package's executables to its end (at most `limit`), against the test
+    /// broker and database, with `settings` added to its environment.
+    static func execute(_ executable: String, _ arguments: [String] = [], settings: [String: String] = [:], limit: Duration = .seconds(60)) async throws -> Outcome {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "e2e-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (outputFile, errorFile) = (directory.appending(path: "out"), directory.appending(path: "err"))
+        _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errorFile.path, contents: nil)
+
+        let process = Process()
+        process.executableURL = root.appending(path: ".build/debug/\(executable)")
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["RABBITMQ_URL"] = rabbitURL
+        environment["DATABASE_URL"] = databaseURL
+        environment["DELIVERY_LIMIT"] = deliveryLimit
+        environment.merge(settings) { $1 }
+        process.environment = environment
+        process.standardOutput = try FileHandle(forWritingTo: outputFile)
+        process.standardError = try FileHandle(forWritingTo: errorFile)
+        try process.run()
+        do {
+            try await eventually(limit, "\(executable) \(arguments.joined(separator: " ")) to finish") { !process.isRunning }
+        } catch {
+            process.terminate()
+            throw error
+        }
+        return Outcome(
+            status: process.terminationStatus,
+            output: (try? String(contentsOf: outputFile, encoding: .utf8)) ?? "",
+            errors: (try? String(contentsOf: errorFile, encoding: .utf8)) ?? ""
+        )
     }
 
     /// The last warnings and errors each service logged, for a failure message.
