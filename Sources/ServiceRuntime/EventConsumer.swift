@@ -70,7 +70,12 @@ public final class EventConsumer: Service {
             do {
                 consumer = try await broker.connection().consume(queue: queue, prefetch: UInt16(clamping: settings.prefetch))
             } catch let error as AMQPError where error.isConnectionLoss {
-                if broker.isStopped { return }
+                if broker.isStopped {
+                    // The connection stopped for good and its own error ends the group: wait
+                    // for that, rather than end first and hide it.
+                    try? await gracefulShutdown()
+                    return
+                }
                 continue
             }
             logger.info("consuming", metadata: ["queue": "\(queue)"])
