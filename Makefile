@@ -25,6 +25,7 @@ infra-stop:
 	@scripts/infra.sh stop
 
 test: infra
+	@scripts/infra.sh install-test-tools
 	swift build --build-tests
 	swift test --skip-build --no-parallel
 

@@ -74,7 +74,11 @@ let package = Package(
         ),
         .target(
             name: "OrderService",
-            dependencies: ["ServiceRuntime", "OrderEvents", "AMQPClient", hummingbird, postgres, metrics],
+            dependencies: [
+                "ServiceRuntime", "OrderEvents", "AMQPClient", hummingbird, postgres, metrics,
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            resources: [.embedInCode("Resources/board.html")],
             swiftSettings: swiftSettings
         ),
         .target(

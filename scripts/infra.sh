@@ -3,6 +3,8 @@
 # with their data under .run/. Used by `make up`, `make test`, `make down` and .ci/run.
 #
 #   scripts/infra.sh install            install missing Debian packages
+#   scripts/infra.sh install-test-tools install what the browser tests need (Chromium, its
+#                                       driver, Selenium for Python)
 #   scripts/infra.sh start [rabbitmq|postgres]
 #   scripts/infra.sh stop  [rabbitmq|postgres]
 #   scripts/infra.sh status
@@ -14,6 +16,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUN="$ROOT/.run"
 PACKAGES=(rabbitmq-server postgresql librabbitmq-dev pkg-config curl)
+TEST_PACKAGES=(chromium chromium-driver python3-selenium)
 
 RABBIT_DIR="$RUN/rabbitmq"
 RABBIT_BIN=/usr/lib/rabbitmq/bin
@@ -42,9 +45,10 @@ without_inherited_fds() {
   "$@"
 }
 
+# install_packages PACKAGE...: installs those that are missing.
 install_packages() {
   local missing=()
-  for p in "${PACKAGES[@]}"; do
+  for p in "$@"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -162,9 +166,10 @@ stop_postgres() {
 command=${1:-}
 target=${2:-all}
 case "$command" in
-  install) install_packages ;;
+  install) install_packages "${PACKAGES[@]}" ;;
+  install-test-tools) install_packages "${TEST_PACKAGES[@]}" ;;
   start)
-    install_packages
+    install_packages "${PACKAGES[@]}"
     case "$target" in rabbitmq) start_rabbitmq ;; postgres) start_postgres ;; all) start_postgres; start_rabbitmq ;; *) die "unknown server: $target" ;; esac ;;
   stop)
     case "$target" in rabbitmq) stop_rabbitmq ;; postgres) stop_postgres ;; all) stop_rabbitmq; stop_postgres ;; *) die "unknown server: $target" ;; esac ;;
@@ -172,5 +177,5 @@ case "$command" in
     rabbit_running && echo "rabbitmq: running (pid $(cat "$RABBIT_DIR/rabbit.pid"))" || echo "rabbitmq: not started here"
     pg_running && echo "postgres: running" || echo "postgres: not started here" ;;
   ctl) shift; rabbitmqctl "$@" ;;
-  *) die "usage: $0 install | start [rabbitmq|postgres] | stop [rabbitmq|postgres] | status | ctl ARGS..." ;;
+  *) die "usage: $0 install | install-test-tools | start [rabbitmq|postgres] | stop [rabbitmq|postgres] | status | ctl ARGS..." ;;
 esac

@@ -60,6 +60,7 @@ up() {
 
   cat <<URLS
 The order pipeline is up:
+  order board           http://127.0.0.1:$order_port/   (open it in a browser)
   order-api             http://127.0.0.1:$order_port   (POST /orders, GET /orders/{id}, /ready, /metrics)
   inventory-worker ×$replicas   http://127.0.0.1:$inventory_port/inventory$( [ "$replicas" -gt 1 ] && echo "  (replica n on port $inventory_port + 10·(n−1))")
   notification-worker   http://127.0.0.1:$notification_port/ready

@@ -1,10 +1,12 @@
+import AMQPClient
+import Foundation
 import Hummingbird
 import OrderEvents
 public import ServiceRuntime
 public import ServiceLifecycle
 
 /// The order-api's services: outbox relay, retention, the order-change listener, the
-/// `order-status` projection and the HTTP server. `ORDER_TTL` (unset by default) is how long
+/// `order-status` projection and the HTTP server (the API and the order board). `ORDER_TTL` (unset by default) is how long
 /// an `OrderPlaced` may wait for an inventory worker before the broker expires it.
 public enum OrderAPI {
     public static let service = "order-api"
@@ -12,11 +14,18 @@ public enum OrderAPI {
 
     public static func services(_ context: ServiceContext) throws -> [any Service] {
         let (settings, database, logger) = (context.settings, context.database, context.logger)
-        let orderTTL = try EnvironmentVariables().duration("ORDER_TTL")
+        let environment = EnvironmentVariables()
+        let orderTTL = try environment.duration("ORDER_TTL")
+        let managementText = environment.string("RABBITMQ_MANAGEMENT_URL", default: "http://\(settings.broker.connection.host):15672")
+        guard let management = URL(string: managementText), ["http", "https"].contains(management.scheme) else {
+            throw ConfigurationError(variable: "RABBITMQ_MANAGEMENT_URL", problem: "'\(managementText)' is not an http(s) URL")
+        }
         let store = OrderStore(database: database, logger: logger)
         let changes = OrderChanges(database: database, logger: logger)
         let router = context.makeRouter()
         OrderRoutes(store: store, changes: changes).add(to: router)
+        let system = SystemStatus(store: store, broker: context.broker, topology: settings.broker.topology, management: management)
+        BoardRoutes(store: store, changes: changes, system: system).add(to: router)
         return [
             OutboxRelay(context: context, timeToLive: orderTTL.map { [.orderPlaced: $0] } ?? [:]),
             RetentionService(database: database, retention: settings.retention, logger: logger),

@@ -4,19 +4,20 @@ import PostgresNIO
 import ServiceLifecycle
 import Synchronization
 
-/// Tells the open Server-Sent Event streams when their order changed. The projection
-/// announces changes with NOTIFY, so every order-api replica hears them whichever replica
-/// projected the event.
+/// Tells the open Server-Sent Event streams which orders changed. The projection announces
+/// changes with NOTIFY, so every order-api replica hears them whichever replica projected
+/// the event.
 final class OrderChanges: Service, Sendable {
-    /// One stream's subscription: a signal per change, until `end()`.
+    /// One stream's subscription: the id of each changed order, until `end()`.
     struct Subscription: Sendable {
-        let changes: AsyncStream<Void>
+        let changes: AsyncStream<UUID>
         let end: @Sendable () -> Void
     }
 
     private let database: PostgresClient
     private let logger: Logger
-    private let subscribers = Mutex<[UUID: [Int: AsyncStream<Void>.Continuation]]>([:])
+    /// Per order id, or under nil for every order, the open subscriptions.
+    private let subscribers = Mutex<[UUID?: [Int: AsyncStream<UUID>.Continuation]]>([:])
     private let nextSubscriber = Atomic<Int>(0)
 
     init(database: PostgresClient, logger: Logger) {
@@ -24,8 +25,10 @@ final class OrderChanges: Service, Sendable {
         self.logger = logger
     }
 
-    func subscribe(to orderID: UUID) -> Subscription {
-        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    /// The changes of one order, or of every order when `orderID` is nil. A stream of one order
+    /// keeps only the latest signal; a stream of all keeps a few thousand ids.
+    func subscribe(to orderID: UUID?) -> Subscription {
+        let (stream, continuation) = AsyncStream<UUID>.makeStream(bufferingPolicy: .bufferingNewest(orderID == nil ? 4096 : 1))
         let id = nextSubscriber.add(1, ordering: .relaxed).newValue
         subscribers.withLock { $0[orderID, default: [:]][id] = continuation }
         continuation.onTermination = { [weak self] _ in
@@ -54,8 +57,8 @@ final class OrderChanges: Service, Sendable {
                     try await connection.listen(on: OrderStore.changesChannel) { notifications in
                         for try await notification in notifications {
                             guard let orderID = UUID(uuidString: notification.payload) else { continue }
-                            let listeners = subscribers.withLock { $0[orderID].map { Array($0.values) } ?? [] }
-                            for listener in listeners { listener.yield() }
+                            let listeners = subscribers.withLock { Array(($0[orderID] ?? [:]).values) + Array(($0[nil] ?? [:]).values) }
+                            for listener in listeners { listener.yield(orderID) }
                         }
                     }
                 }

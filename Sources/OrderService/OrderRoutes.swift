@@ -187,10 +187,6 @@ struct OrderRoutes: Sendable {
     }
 
     private static func event(_ order: Order) -> ByteBuffer {
-        let json = (try? EventCoding.makeEncoder().encode(order)) ?? Data("{}".utf8)
-        var buffer = ByteBuffer(string: "event: status\ndata: ")
-        buffer.writeBytes(json)
-        buffer.writeString("\n\n")
-        return buffer
+        ServerSentEvent.encode("status", order)
     }
 }

@@ -147,6 +147,25 @@ struct OrderStore: Sendable {
         return (orders, orders.last.map { Cursor(createdAt: $0.createdAt, orderID: $0.orderID) })
     }
 
+    /// These orders, without history, newest first; unknown ids are left out.
+    func orders(_ ids: [UUID]) async throws -> [Order] {
+        let sql = "select \(Self.columns) from orders where order_id = any($1) order by created_at desc, order_id desc"
+        var bindings = PostgresBindings()
+        bindings.append(ids)
+        var orders: [Order] = []
+        for try await row in try await database.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger).decode(Row.self) {
+            orders.append(Self.order(from: row))
+        }
+        return orders
+    }
+
+    /// How many events wait in the order-api's outbox to be published.
+    func outboxBacklog() async throws -> Int {
+        let rows = try await database.query("select count(*) from outbox where sent_at is null", logger: logger)
+        for try await count in rows.decode(Int.self) { return count }
+        return 0
+    }
+
     private func binds(_ orderID: UUID) -> PostgresBindings {
         var bindings = PostgresBindings()
         bindings.append(orderID)

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import TestSupport
 
 /// A response, with its body parsed as JSON where it is JSON.
 struct HTTPResult: Sendable {
@@ -25,6 +26,20 @@ enum HTTP {
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         request.body = .bytes(ByteBuffer(string: body))
         return try await send(request, timeout: .seconds(30))
+    }
+
+    /// Reads a Server-Sent Event stream until `done` holds for what arrived so far (at most
+    /// 60 s), then closes it; returns the text.
+    static func events(_ url: String, until done: @escaping @Sendable (String) -> Bool) async throws -> String {
+        try await within(.seconds(60), "\(url) to send what the test waits for") {
+            let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(60))
+            var text = ""
+            for try await chunk in response.body {
+                text += String(buffer: chunk)
+                if done(text) { return text }
+            }
+            return text
+        }
     }
 
     private static func send(_ request: HTTPClientRequest, timeout: TimeAmount) async throws -> HTTPResult {

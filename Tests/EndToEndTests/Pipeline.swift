@@ -164,8 +164,9 @@ actor Pipeline {
         let errors: String
     }
 
-    /// Runs one of the package's executables to its end (at most `limit`), against the test
-    /// broker and database, with `settings` added to its environment.
+    /// Runs one of the package's executables (or the program at an absolute path) to its end,
+    /// at most `limit`, against the test broker and database, with `settings` added to its
+    /// environment.
     static func execute(_ executable: String, _ arguments: [String] = [], settings: [String: String] = [:], limit: Duration = .seconds(60)) async throws -> Outcome {
         let directory = FileManager.default.temporaryDirectory.appending(path: "e2e-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -175,7 +176,7 @@ actor Pipeline {
         _ = FileManager.default.createFile(atPath: errorFile.path, contents: nil)
 
         let process = Process()
-        process.executableURL = root.appending(path: ".build/debug/\(executable)")
+        process.executableURL = executable.hasPrefix("/") ? URL(filePath: executable) : root.appending(path: ".build/debug/\(executable)")
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["RABBITMQ_URL"] = rabbitURL

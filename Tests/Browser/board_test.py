@@ -1,0 +1,98 @@
+#!/usr/bin/python3
+"""The order board in a real browser (headless Chromium through Selenium).
+
+    board_test.py BASE_URL SCREENSHOT
+
+Loads the board from a running order-api, places an order through the form and waits until
+its row shows `notified`; submits an invalid quantity and expects the API's own error message
+on the page; checks the system panel; writes a screenshot. Exits 0 when all hold, 1 otherwise
+(with the reason on standard error). The end-to-end suite runs it against the real services.
+"""
+
+import json
+import sys
+import urllib.error
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,900"):
+        options.add_argument(argument)
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+def api_error(base, body):
+    """What the API itself answers to this body: the message the page must show."""
+    request = urllib.request.Request(base + "/orders", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    try:
+        urllib.request.urlopen(request, timeout=10)
+    except urllib.error.HTTPError as error:
+        return json.load(error)["error"]["message"]
+    raise AssertionError(f"the API accepted {body}")
+
+
+def fill(driver, user, item, quantity):
+    for field, value in (("user", user), ("item", item), ("quantity", quantity)):
+        element = driver.find_element(By.ID, field)
+        element.clear()
+        element.send_keys(value)
+    driver.find_element(By.ID, "place").click()
+
+
+def message(driver, kind):
+    """Waits for the form's message of this kind (ok or error) and returns its text."""
+    locator = (By.CSS_SELECTOR, f"#form-message.{kind}")
+    WebDriverWait(driver, 10).until(conditions.text_to_be_present_in_element(locator, " "))
+    return driver.find_element(*locator).text
+
+
+def main(base, screenshot):
+    driver = browser()
+    try:
+        driver.get(base + "/")
+        WebDriverWait(driver, 15).until(conditions.text_to_be_present_in_element((By.ID, "connection"), "live"))
+
+        # An order placed through the form moves through the services to notified.
+        fill(driver, "browser-test", "Pizza", "2")
+        accepted = message(driver, "ok")
+        assert accepted.startswith("Order ") and accepted.endswith(" accepted"), accepted
+        order_id = accepted.split()[1]
+        row = f'tr[data-order-id="{order_id}"]'
+        WebDriverWait(driver, 60).until(lambda d: d.find_element(By.CSS_SELECTOR, row).get_attribute("data-status") == "notified")
+        cells = driver.find_element(By.CSS_SELECTOR, row).find_elements(By.TAG_NAME, "td")
+        assert [cell.text for cell in cells[1:4]] == ["browser-test", "Pizza", "2"], [cell.text for cell in cells]
+
+        # An invalid quantity shows the API's own error message, and adds no row.
+        rows_before = len(driver.find_elements(By.CSS_SELECTOR, "#orders tr"))
+        expected = api_error(base, {"user_id": "browser-test", "item": "Pizza", "quantity": 0})
+        fill(driver, "browser-test", "Pizza", "0")
+        shown = message(driver, "error")
+        assert shown == expected, f"the page shows {shown!r}, the API says {expected!r}"
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#orders tr")) == rows_before
+
+        # The system panel lists the work queues with their consumers (refreshed every 2 s).
+        def consumers(d):
+            cells = d.find_elements(By.CSS_SELECTOR, '#queues tr[data-queue="order-events"] td')
+            return len(cells) == 4 and cells[3].text.isdigit() and int(cells[3].text) > 0
+        WebDriverWait(driver, 10).until(consumers, "order-events to show its consumer")
+
+        driver.save_screenshot(screenshot)
+    finally:
+        driver.quit()
+
+
+if __name__ == "__main__":
+    try:
+        main(sys.argv[1].rstrip("/"), sys.argv[2])
+    except Exception as error:  # one line for the Swift test's failure message
+        print(f"board test failed: {type(error).__name__}: {error}", file=sys.stderr)
+        sys.exit(1)
+    print("board test passed")
