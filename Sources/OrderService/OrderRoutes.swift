@@ -10,7 +10,6 @@ import Synchronization
 /// The order routes of CONTRACT §2.
 struct OrderRoutes: Sendable {
     static let maximumBodySize = 16 * 1024
-    static let storeTimeout: Duration = .seconds(5)
 
     let store: OrderStore
     let changes: OrderChanges
@@ -47,8 +46,7 @@ struct OrderRoutes: Sendable {
         }
         let placement: OrderStore.Placement
         do {
-            let store = self.store
-            placement = try await withTimeout(Self.storeTimeout) { try await store.place(order, idempotencyKey: key) }
+            placement = try await store.place(order, idempotencyKey: key)
         } catch {
             store.logger.error("could not store an order", metadata: ["error": "\(String(reflecting: error))"])
             return JSONResponse.error(.serviceUnavailable, "the order could not be stored; try again shortly", headers: [.retryAfter: "5"])

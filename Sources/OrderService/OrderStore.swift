@@ -35,8 +35,25 @@ struct OrderStore: Sendable {
     /// Where the projection announces that an order changed; the payload is its id.
     static let changesChannel = "order_changes"
 
+    /// How long storing an order may take before the API answers 503.
+    static let storeTimeout: Duration = .seconds(5)
+
     let database: PostgresClient
     let logger: Logger
+    /// Orders without an idempotency key that arrive together are stored together.
+    private let placements: Batcher<Event<OrderPlaced>>
+
+    init(database: PostgresClient, logger: Logger) {
+        self.database = database
+        self.logger = logger
+        placements = Batcher(maximumBatch: 500, maximumWriters: 4) { placed in
+            try await withTimeout(Self.storeTimeout) {
+                try await database.withTransaction(logger: logger) { transaction in
+                    try await Self.insert(placed, on: transaction, logger: logger)
+                }
+            }
+        }
+    }
 
     enum Placement {
         case accepted(Order)
@@ -50,45 +67,63 @@ struct OrderStore: Sendable {
 
     /// Stores the order, its first history step and its `OrderPlaced` outbox row in one
     /// transaction: once this returns, the order is durable and its event will go out.
+    ///
+    /// Orders without a key share their transaction with the orders that arrive at the same
+    /// moment (one commit for many). An order with a key has a transaction of its own, so that
+    /// a key a concurrent request took first rolls back only this order.
     func place(_ request: OrderRequest, idempotencyKey: String?) async throws -> Placement {
         if let key = idempotencyKey, let earlier = try await order(forKey: key) {
             return earlier.matches(request) ? .replayed(earlier) : .conflict
         }
         let now = EventCoding.wholeMilliseconds(Date())
-        let orderID = UUID()
         let placed = Event(
-            metadata: EventMetadata(orderID: orderID, timestamp: now),
+            metadata: EventMetadata(orderID: UUID(), timestamp: now),
             payload: OrderPlaced(userID: request.userID, item: request.item, quantity: request.quantity)
         )
-        let logger = self.logger
-        do {
-            try await database.withTransaction(logger: logger) { transaction in
-                try await transaction.query("""
-                    insert into orders (order_id, user_id, item, quantity, status, created_at, updated_at)
-                    values (\(orderID), \(request.userID), \(request.item), \(request.quantity), 'accepted', \(now), \(now))
-                    """, logger: logger)
-                if let key = idempotencyKey {
-                    let claimed = try await transaction.query(
-                        "insert into idempotency_keys (key, order_id) values (\(key), \(orderID)) on conflict do nothing returning key", logger: logger
-                    )
-                    var isNew = false
-                    for try await _ in claimed { isNew = true }
-                    guard isNew else { throw KeyTaken() }
+        let orderID = placed.metadata.orderID
+        if let key = idempotencyKey {
+            let logger = self.logger
+            do {
+                try await withTimeout(Self.storeTimeout) { [database] in
+                    try await database.withTransaction(logger: logger) { transaction in
+                        try await Self.insert([placed], on: transaction, logger: logger)
+                        let claimed = try await transaction.query(
+                            "insert into idempotency_keys (key, order_id) values (\(key), \(orderID)) on conflict do nothing returning key", logger: logger
+                        )
+                        var isNew = false
+                        for try await _ in claimed { isNew = true }
+                        guard isNew else { throw KeyTaken() }
+                    }
                 }
-                try await transaction.query(
-                    "insert into order_history (order_id, status, at, detail) values (\(orderID), 'accepted', \(now), 'order received')", logger: logger
-                )
-                try await Outbox.enqueue(placed, schema: Self.schema.name, on: transaction, logger: logger)
+            } catch let error as PostgresTransactionError where error.closureError is KeyTaken {
+                // Another request with this key committed first.
+                guard let earlier = try await order(forKey: key) else { throw KeyTaken() }
+                return earlier.matches(request) ? .replayed(earlier) : .conflict
             }
-        } catch is KeyTaken {
-            // Another request with this key committed first.
-            guard let key = idempotencyKey, let earlier = try await order(forKey: key) else { throw KeyTaken() }
-            return earlier.matches(request) ? .replayed(earlier) : .conflict
+        } else {
+            try await placements.submit(placed)
         }
         return .accepted(Order(
             orderID: orderID, userID: request.userID, item: request.item, quantity: request.quantity, status: .accepted,
             reason: nil, createdAt: now, updatedAt: now, notifiedAt: nil, history: nil
         ))
+    }
+
+    /// The orders, their first history steps and their outbox rows, with three statements.
+    private static func insert(_ placed: [Event<OrderPlaced>], on transaction: PostgresConnection, logger: Logger) async throws {
+        let ids = placed.map(\.metadata.orderID)
+        let times = placed.map(\.metadata.timestamp)
+        let (users, items, quantities) = (placed.map(\.payload.userID), placed.map(\.payload.item), placed.map(\.payload.quantity))
+        try await transaction.query("""
+            insert into orders (order_id, user_id, item, quantity, status, created_at, updated_at)
+            select id, user_id, item, quantity, 'accepted', at, at
+            from unnest(\(ids)::uuid[], \(users)::text[], \(items)::text[], \(quantities)::int8[], \(times)::timestamptz[]) as o(id, user_id, item, quantity, at)
+            """, logger: logger)
+        try await transaction.query("""
+            insert into order_history (order_id, status, at, detail)
+            select id, 'accepted', at, 'order received' from unnest(\(ids)::uuid[], \(times)::timestamptz[]) as o(id, at)
+            """, logger: logger)
+        try await Outbox.enqueue(placed, schema: schema.name, on: transaction, logger: logger)
     }
 
     private func order(forKey key: String) async throws -> Order? {

@@ -33,10 +33,18 @@ public enum Outbox {
 
     /// Adds `event` to the outbox within the caller's transaction and wakes the relays at commit.
     public static func enqueue<P: EventPayload>(_ event: Event<P>, schema: String, on connection: PostgresConnection, logger: Logger) async throws {
+        try await enqueue([event], schema: schema, on: connection, logger: logger)
+    }
+
+    /// Adds `events` to the outbox, in this order, with one statement.
+    public static func enqueue<P: EventPayload>(_ events: [Event<P>], schema: String, on connection: PostgresConnection, logger: Logger) async throws {
         let type = P.eventType
+        let (ids, bodies, times) = (events.map(\.metadata.eventID), events.map { ByteBuffer(bytes: $0.encoded()) }, events.map(\.metadata.timestamp))
         try await connection.query("""
             insert into outbox (event_id, event_type, exchange, routing_key, body, occurred_at)
-            values (\(event.metadata.eventID), \(type.rawValue), \(type.exchange), \(type.routingKey), \(event.encoded()), \(event.metadata.timestamp))
+            select id, \(type.rawValue), \(type.exchange), \(type.routingKey), body, at
+            from unnest(\(ids)::uuid[], \(bodies)::bytea[], \(times)::timestamptz[]) with ordinality as event(id, body, at, position)
+            order by position
             """, logger: logger)
         try await connection.query("select pg_notify(\(channel(schema: schema)), '')", logger: logger)
     }
