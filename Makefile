@@ -7,15 +7,17 @@ RUN := .run
 RAW_BENCH := $(RUN)/bin/amqp-raw-bench
 
 INVENTORY ?= 1
+QUICK ?=
 SERVICE ?=
 
-.PHONY: help infra infra-stop build test up down logs bench-amqp
+.PHONY: help infra infra-stop build test up down logs bench bench-amqp
 
 help:
 	@echo "make test                start RabbitMQ and PostgreSQL if needed, then swift test"
 	@echo "make up [INVENTORY=3]    start broker, database and every service that is not running"
 	@echo "make down                stop what make up started"
 	@echo "make logs [SERVICE=...]  follow the service logs"
+	@echo "make bench [INVENTORY=N] [QUICK=1]  the benchmark: ingest, end to end, scaling, the broker's limit"
 	@echo "make bench-amqp          AMQPClient against plain librabbitmq on the local broker"
 
 infra:
@@ -41,6 +43,9 @@ down:
 
 logs:
 	@scripts/services.sh logs $(SERVICE)
+
+bench: infra
+	@INVENTORY=$(INVENTORY) QUICK=$(QUICK) bench/run.sh
 
 $(RAW_BENCH): bench/raw/amqp-raw-bench.c
 	@mkdir -p $(dir $@)

@@ -23,6 +23,7 @@ let package = Package(
         .executable(name: "notification-worker", targets: ["NotificationWorker"]),
         .executable(name: "dlq-inspector", targets: ["DLQInspector"]),
         .executable(name: "amqp-bench", targets: ["AMQPBenchmark"]),
+        .executable(name: "order-load", targets: ["OrderLoad"]),
         .library(name: "AMQPClient", targets: ["AMQPClient"]),
         .library(name: "OrderEvents", targets: ["OrderEvents"]),
         .library(name: "ServiceRuntime", targets: ["ServiceRuntime"]),
@@ -103,6 +104,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(name: "AMQPBenchmark", dependencies: ["AMQPClient"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "OrderLoad",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "AMQPClientTests", dependencies: ["AMQPClient"], swiftSettings: swiftSettings),
         .testTarget(name: "OrderEventsTests", dependencies: ["AMQPClient", "OrderEvents"], swiftSettings: swiftSettings),
         .testTarget(

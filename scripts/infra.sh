@@ -78,13 +78,16 @@ rabbitmqctl() { as_user rabbitmq env "${RABBIT_ENV[@]}" "$RABBIT_BIN/rabbitmqctl
 
 rabbit_running() { [ -f "$RABBIT_DIR/rabbit.pid" ] && kill -0 "$(cat "$RABBIT_DIR/rabbit.pid")" 2>/dev/null; }
 
-# The tests' own virtual host, so they never touch what `make up` runs.
+# The tests' and the benchmark's own virtual hosts, so they never touch what `make up` runs.
 ensure_test_vhost() {
   rabbit_running || return 0
-  if ! rabbitmqctl -q list_vhosts 2>/dev/null | grep -qx test; then
-    rabbitmqctl -q add_vhost test >/dev/null
-    rabbitmqctl -q set_permissions -p test guest '.*' '.*' '.*' >/dev/null
-  fi
+  local vhost
+  for vhost in test bench; do
+    if ! rabbitmqctl -q list_vhosts 2>/dev/null | grep -qx "$vhost"; then
+      rabbitmqctl -q add_vhost "$vhost" >/dev/null
+      rabbitmqctl -q set_permissions -p "$vhost" guest '.*' '.*' '.*' >/dev/null
+    fi
+  done
 }
 
 start_rabbitmq() {
@@ -127,12 +130,13 @@ pg_running() { [ -f "$PG_DIR/data/postmaster.pid" ] && as_user postgres "$PG_BIN
 
 psql_admin() { as_user postgres psql -h "$PG_DIR" -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
 
-# The role and the databases: `orders` for the system, `orders_test` for the tests.
+# The role and the databases: `orders` for the system, `orders_test` for the tests,
+# `orders_bench` for the benchmark.
 ensure_databases() {
   if [ "$(psql_admin -c "select 1 from pg_roles where rolname = 'orders'")" != 1 ]; then
     psql_admin -c "create role orders login password 'orders'"
   fi
-  for db in orders orders_test; do
+  for db in orders orders_test orders_bench; do
     if [ "$(psql_admin -c "select 1 from pg_database where datname = '$db'")" != 1 ]; then
       psql_admin -c "create database $db owner orders"
     fi

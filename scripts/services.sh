@@ -10,9 +10,10 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-RUN="$ROOT/.run"
-PIDS="$RUN/pids"
-LOGS="$RUN/logs"
+# SERVICES_STATE and BIN let the benchmark run its own release build beside `make up`'s.
+STATE="${SERVICES_STATE:-$ROOT/.run}"
+PIDS="$STATE/pids"
+LOGS="$STATE/logs"
 BIN="${BIN:-$ROOT/.build/debug}"
 
 log() { printf '[services] %s\n' "$*" >&2; }

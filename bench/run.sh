@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# The benchmark (`make bench [INVENTORY=N] [QUICK=1]`): release builds of the services, run the
+# way `make up` runs them but in their own virtual host (`bench`), database (`orders_bench`)
+# and ports (28101, 29102+, 29103), beside anything `make up` started. It measures
+#   ingest      POST /orders, closed loop at 16, 64 and 256 connections
+#   end to end  open loop at fixed rates, and at saturation (closed loop, 64 connections, so
+#               the load generator does not burn the shared cores on requests the system
+#               cannot take): orders reaching `notified` per second, POST-to-notified
+#               latency from the stored timestamps, orders not notified 30 s after the run
+#   scaling     saturation with 1, 2 and 3 inventory replicas
+#   the limit   the broker's own publish-confirm and consume-ack rates (plain librabbitmq)
+#   memory      resident memory of each service at the end
+# and prints one Markdown table, also written to bench/results/<date>-<commit>.md.
+# QUICK=1 runs a shorter subset (under two minutes once built) to catch regressions.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+QUICK=${QUICK:-}
+REPLICAS=${INVENTORY:-1}
+STATE="$ROOT/.run/bench"
+BIN="$ROOT/.build/release"
+API_PORT=28101
+DATABASE="postgres://orders:orders@127.0.0.1:5432/orders_bench"
+
+if [ -n "$QUICK" ]; then
+  SECONDS_PER_RUN=4; INGEST_LEVELS=(64); RATES=(1000); SCALING=(); RAW_MESSAGES=20000
+else
+  SECONDS_PER_RUN=10; INGEST_LEVELS=(16 64 256); RATES=(500 1000 2000); SCALING=(1 2 3); RAW_MESSAGES=100000
+fi
+SATURATION_CONNECTIONS=64
+DRAIN_SECONDS=30
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+sql() { psql "$DATABASE" -qAtX -F ' ' -c "$1"; }
+now() { date -u +%Y-%m-%dT%H:%M:%S.%3NZ; }
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(' '.join(str(d[k]) for k in sys.argv[1:]))" "$@"; }
+
+services() {
+  SERVICES_STATE="$STATE" BIN="$BIN" PORT=$API_PORT INVENTORY_ADMIN_PORT=29102 NOTIFICATION_ADMIN_PORT=29103 \
+    RABBITMQ_URL="amqp://guest:guest@127.0.0.1:5672/bench" DATABASE_URL="$DATABASE" \
+    INVENTORY_INITIAL_STOCK="Burger=100000000,Pizza=100000000,Salad=100000000,Taco=100000000,Sushi=100000000" \
+    scripts/services.sh "$@"
+}
+
+# A fresh system with `replicas` inventory workers: empty queues and schemas.
+fresh_system() {
+  local replicas=$1
+  services down >/dev/null 2>&1 || true
+  scripts/infra.sh ctl -q delete_vhost bench >/dev/null 2>&1 || true
+  scripts/infra.sh ctl -q add_vhost bench >/dev/null
+  scripts/infra.sh ctl -q set_permissions -p bench guest '.*' '.*' '.*' >/dev/null
+  sql "drop schema if exists order_api cascade; drop schema if exists inventory cascade; drop schema if exists notification cascade" 2>/dev/null
+  rm -rf "$STATE/logs"
+  services up "$replicas" >/dev/null
+}
+
+# Orders created in [from, to): total, notified, p50/p95/p99 ms to notified, notified per second.
+completion() {
+  sql "select count(*), count(notified_at),
+         coalesce(round(percentile_cont(0.5) within group (order by extract(epoch from notified_at - created_at) * 1000)::numeric, 1), 0),
+         coalesce(round(percentile_cont(0.95) within group (order by extract(epoch from notified_at - created_at) * 1000)::numeric, 1), 0),
+         coalesce(round(percentile_cont(0.99) within group (order by extract(epoch from notified_at - created_at) * 1000)::numeric, 1), 0),
+         coalesce(round((count(notified_at) / nullif(extract(epoch from max(notified_at) - min(created_at)), 0))::numeric), 0)
+       from order_api.orders where created_at >= '$1' and created_at < '$2'"
+}
+
+# Load for the run's length (`open RATE` or `ingest CONNECTIONS`); waits up to DRAIN_SECONDS
+# for the orders to complete; prints offered/s (or "closed"), accepted, notified/s, p50, p95,
+# p99, incomplete, errors.
+end_to_end() {
+  local mode=$1 amount=$2 from to result
+  from=$(now)
+  if [ "$mode" = open ]; then
+    result=$("$BIN/order-load" open --url "http://127.0.0.1:$API_PORT" --rate "$amount" --duration "$SECONDS_PER_RUN")
+  else
+    result=$("$BIN/order-load" ingest --url "http://127.0.0.1:$API_PORT" --connections "$amount" --duration "$SECONDS_PER_RUN")
+  fi
+  to=$(now)
+  local deadline=$((SECONDS + DRAIN_SECONDS))
+  while read -r total notified _ < <(completion "$from" "$to") && [ "$notified" -lt "$total" ] && [ $SECONDS -lt $deadline ]; do sleep 1; done
+  read -r total notified p50 p95 p99 per_second < <(completion "$from" "$to")
+  read -r accepted errors < <(echo "$result" | json accepted errors)
+  echo "$accepted $per_second $p50 $p95 $p99 $((total - notified)) $errors"
+}
+
+COMMIT=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Sources || echo "+changes")
+STAMP=$(date -u +%Y-%m-%d-%H%M)
+OUT="bench/results/$STAMP-$COMMIT.md"
+mkdir -p bench/results "$STATE"
+
+log "building release binaries"
+swift build -c release --product order-api >&2
+swift build -c release --product inventory-worker >&2
+swift build -c release --product notification-worker >&2
+swift build -c release --product order-load >&2
+make -s .run/bin/amqp-raw-bench >&2
+scripts/infra.sh start
+
+report=()
+add() { report+=("$*"); }
+add "# Benchmark $STAMP ($COMMIT)"
+add ""
+add "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo); broker, database, services and load generator on this one machine; release builds; ${SECONDS_PER_RUN} s per run${QUICK:+ (QUICK)}."
+add ""
+
+log "the broker's limit (plain librabbitmq)"
+raw=$(RABBITMQ_HOST=127.0.0.1 .run/bin/amqp-raw-bench "$RAW_MESSAGES" 200 2>&1)
+raw_publish=$(echo "$raw" | awk '/publish with confirms/ {print $4}')
+raw_consume=$(echo "$raw" | awk '/consume with acks/ {print $4}')
+add "## The broker's limit"
+add ""
+add "Plain librabbitmq, $RAW_MESSAGES persistent 200-byte messages, 200 in flight, quorum queue: **$raw_publish msg/s** publish with confirms, **$raw_consume msg/s** consume with acks. One order makes four publishes and three deliveries (OrderPlaced, InventoryReserved to two queues, NotificationSent)."
+add ""
+
+log "starting the system with $REPLICAS inventory replica(s)"
+fresh_system "$REPLICAS"
+
+add "## Ingest: POST /orders, closed loop"
+add ""
+add "| connections | accepted/s | p50 ms | p95 ms | p99 ms | max ms | not 202 | errors |"
+add "|---:|---:|---:|---:|---:|---:|---:|---:|"
+for connections in "${INGEST_LEVELS[@]}"; do
+  log "ingest at $connections connections"
+  result=$("$BIN/order-load" ingest --url "http://127.0.0.1:$API_PORT" --connections "$connections" --duration "$SECONDS_PER_RUN")
+  read -r rate p50 p95 p99 max errors < <(echo "$result" | json accepted_per_s p50_ms p95_ms p99_ms max_ms errors)
+  other=$(echo "$result" | python3 -c "import json,sys; print(sum(json.load(sys.stdin)['not_accepted'].values()))")
+  add "$(printf '| %s | %.0f | %.1f | %.1f | %.1f | %.1f | %s | %s |' "$connections" "$rate" "$p50" "$p95" "$p99" "$max" "$other" "$errors")"
+done
+add ""
+
+add "## End to end: open loop, POST to notified ($REPLICAS inventory replica(s))"
+add ""
+add "| offered/s | accepted | notified/s | p50 ms | p95 ms | p99 ms | incomplete after ${DRAIN_SECONDS} s | errors |"
+add "|---:|---:|---:|---:|---:|---:|---:|---:|"
+for rate in "${RATES[@]}"; do
+  log "end to end at $rate orders/s"
+  fresh_system "$REPLICAS"  # no backlog of the run before
+  read -r accepted per_second p50 p95 p99 incomplete errors < <(end_to_end open "$rate")
+  add "| $rate | $accepted | $per_second | $p50 | $p95 | $p99 | $incomplete | $errors |"
+done
+log "end to end at saturation"
+fresh_system "$REPLICAS"
+read -r accepted per_second p50 p95 p99 incomplete errors < <(end_to_end ingest "$SATURATION_CONNECTIONS")
+add "| saturation ($SATURATION_CONNECTIONS connections, closed loop) | $accepted | $per_second | $p50 | $p95 | $p99 | $incomplete | $errors |"
+add ""
+
+add "## Memory at the end (resident)"
+add ""
+add "| service | RSS MiB |"
+add "|---|---:|"
+for pidfile in "$STATE"/pids/*.pid; do
+  name=$(basename "$pidfile" .pid)
+  rss=$(awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$(cat "$pidfile")/status" 2>/dev/null || echo "?")
+  add "| $name | $rss |"
+done
+add ""
+
+if [ ${#SCALING[@]} -gt 0 ]; then
+  add "## Scaling: saturation ($SATURATION_CONNECTIONS connections, closed loop) by inventory replicas"
+  add ""
+  add "| replicas | notified/s | p50 ms | p99 ms | incomplete |"
+  add "|---:|---:|---:|---:|---:|"
+  for replicas in "${SCALING[@]}"; do
+    log "saturation with $replicas inventory replica(s)"
+    fresh_system "$replicas"
+    read -r _ per_second p50 _ p99 incomplete _ < <(end_to_end ingest "$SATURATION_CONNECTIONS")
+    add "| $replicas | $per_second | $p50 | $p99 | $incomplete |"
+  done
+  add ""
+fi
+
+services down >/dev/null 2>&1 || true
+printf '%s\n' "${report[@]}" | tee "$OUT"
+log "written to $OUT"
