@@ -93,6 +93,7 @@ extension PipelineTests {
         #expect(shown.contains(#""x-death""#) && shown.contains(#""reason" : "expired""#) && shown.contains(id))
 
         try await pipeline.run(apiSettings: ["ORDER_TTL": "1s"])
+        try await waitUntilSettled()
         let before = try await stock("Sushi")
         let replayed = try await inspector("replay", "--event-id", eventID)
         #expect(replayed.output.contains("\(queue): replayed 1 of 1"))
@@ -159,6 +160,7 @@ extension PipelineTests {
     func bulkReplay() async throws {
         try await pipeline.run()
         try await inspector("discard", "--all", "--yes")
+        try await waitUntilSettled()
         let before = try await stock("Salad")
         let queue = Queues.deadLetter(of: Queues.orderEvents)
         let events = (0..<250).map { _ in Event(metadata: EventMetadata(orderID: UUID()), payload: OrderPlaced(userID: "bulk", item: "Salad", quantity: 1)) }

@@ -65,6 +65,15 @@ struct PipelineTests {
         return orders
     }
 
+    /// Waits until no order is still `accepted` (on its way to the inventory), so that stock
+    /// read afterwards is not changed later by an earlier test's orders.
+    func waitUntilSettled() async throws {
+        let api = self.api
+        try await eventually(.seconds(90), "earlier orders to leave accepted") {
+            try await HTTP.get("\(api)/orders?status=accepted&limit=1").json["count"] as? Int == 0
+        }
+    }
+
     /// Stock of an item, read from whichever inventory replica answers.
     func stock(_ item: String) async throws -> (available: Int, reserved: Int) {
         for replica in 1...3 {
@@ -233,6 +242,7 @@ struct PipelineTests {
     func duplicateDelivery() async throws {
         // One consumer taking one message at a time, so the sentinel is handled after the copies.
         try await pipeline.run(inventorySettings: ["PREFETCH": "1", "CONCURRENCY": "1"])
+        try await waitUntilSettled()
         let before = try await stock("Burger")
         let sentinelBefore = try await stock("Salad")
         let placed = Event(metadata: EventMetadata(orderID: UUID()), payload: OrderPlaced(userID: "dup", item: "Burger", quantity: 3))
@@ -253,6 +263,7 @@ struct PipelineTests {
     @Test("three inventory replicas and 300 concurrent orders: each reserved once, stock exact")
     func threeReplicas() async throws {
         try await pipeline.run(inventoryReplicas: 3)
+        try await waitUntilSettled()
         let before = try await stock("Taco")
         let ids = try await place(300, of: "Taco", concurrency: 32)
         #expect(Set(ids).count == 300)
@@ -270,6 +281,7 @@ struct PipelineTests {
     /// stopped replica's exit status.
     func placeWhileStopping(replica: Int, with signal: Int32, item: String) async throws -> Int32? {
         try await pipeline.run(inventoryReplicas: 3)
+        try await waitUntilSettled()
         let before = try await stock(item)
         let pipeline = self.pipeline
         let status = StatusBox()
