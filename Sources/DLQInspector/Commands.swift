@@ -23,8 +23,7 @@ struct List: AsyncParsableCommand {
             var documents: [JSONValue] = []
             for name in queueOption.queues {
                 let queue = DeadLetterQueue(name: name, connection: connection)
-                let (letters, total) = try await queue.read(limit: limit)
-                queue.release(letters)
+                let (letters, total) = try await queue.peek(limit: limit)
                 if json {
                     documents.append(.object(["queue": .string(name), "messages": .integer(Int64(total)), "dead_letters": .array(letters.map(\.summary))]))
                     continue
@@ -51,8 +50,7 @@ struct Show: AsyncParsableCommand {
             var found: [StoredDeadLetter] = []
             for name in queueOption.queues {
                 let queue = DeadLetterQueue(name: name, connection: connection)
-                let (letters, _) = try await queue.read()
-                queue.release(letters)
+                let (letters, _) = try await queue.peek()
                 found += letters.filter { $0.eventID == eventID.lowercased() }
             }
             return found
@@ -180,8 +178,7 @@ struct Stats: AsyncParsableCommand {
             var counts: [(queue: String, total: Int, reasons: [String: Int])] = []
             for name in Queues.work.map(Queues.deadLetter(of:)) {
                 let queue = DeadLetterQueue(name: name, connection: connection)
-                let (letters, total) = try await queue.read()
-                queue.release(letters)
+                let (letters, total) = try await queue.peek()
                 let reasons = letters.reduce(into: [String: Int]()) { $0[$1.deadLetter.reason?.rawValue ?? "unknown", default: 0] += 1 }
                 counts.append((name, total, reasons))
             }

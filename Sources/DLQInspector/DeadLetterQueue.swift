@@ -79,6 +79,14 @@ struct DeadLetterQueue {
         if let next = try await connection.get(queue: name) { try next.nack(requeue: true) }
     }
 
+    /// Up to `limit` of the messages, and how many the queue had, all handed back at once:
+    /// looking removes nothing.
+    func peek(limit: Int? = nil) async throws -> (letters: [StoredDeadLetter], total: Int) {
+        let (letters, total) = try await read(limit: limit)
+        release(letters)
+        return (letters, total)
+    }
+
     /// Puts messages back in the queue, unchanged.
     func release(_ letters: [StoredDeadLetter]) {
         for letter in letters { try? letter.delivery.nack(requeue: true) }

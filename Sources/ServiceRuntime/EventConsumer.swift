@@ -154,7 +154,7 @@ public final class EventConsumer: Service {
         }
     }
 
-    private enum Destination: Equatable {
+    private enum Destination {
         case retry
         case deadLetter(DeadLetterReason)
     }
