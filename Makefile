@@ -29,7 +29,10 @@ infra-stop:
 test: infra
 	@scripts/infra.sh install-test-tools
 	swift build --build-tests
-	swift test --skip-build --no-parallel
+	@mkdir -p $(RUN)
+	@set -o pipefail; swift test --skip-build --no-parallel 2>&1 | tee $(RUN)/test-output.log || { \
+	  echo; echo "What failed (all of it is in $(RUN)/test-output.log):"; \
+	  grep -E -A3 'recorded an issue|error:' $(RUN)/test-output.log; exit 1; }
 
 build:
 	swift build

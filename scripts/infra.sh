@@ -3,8 +3,10 @@
 # with their data under .run/. Used by `make up`, `make test`, `make down` and .ci/run.
 #
 #   scripts/infra.sh install            install missing Debian packages
-#   scripts/infra.sh install-test-tools install what the browser tests need (Chromium, its
-#                                       driver, Selenium for Python)
+#   scripts/infra.sh install-test-tools install what the browser and deployment tests need
+#                                       (Chromium, its driver, Selenium for Python,
+#                                       docker-compose to resolve the compose file; kubectl
+#                                       must be on PATH already)
 #   scripts/infra.sh start [rabbitmq|postgres]
 #   scripts/infra.sh stop  [rabbitmq|postgres]
 #   scripts/infra.sh status
@@ -16,7 +18,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUN="$ROOT/.run"
 PACKAGES=(rabbitmq-server postgresql librabbitmq-dev pkg-config curl)
-TEST_PACKAGES=(chromium chromium-driver python3-selenium)
+TEST_PACKAGES=(chromium chromium-driver python3-selenium docker-compose)
 
 RABBIT_DIR="$RUN/rabbitmq"
 RABBIT_BIN=/usr/lib/rabbitmq/bin
@@ -171,7 +173,9 @@ command=${1:-}
 target=${2:-all}
 case "$command" in
   install) install_packages "${PACKAGES[@]}" ;;
-  install-test-tools) install_packages "${TEST_PACKAGES[@]}" ;;
+  install-test-tools)
+    install_packages "${TEST_PACKAGES[@]}"
+    command -v kubectl >/dev/null || die "kubectl is not on PATH: the deployment tests render deploy/k8s with it (https://kubernetes.io/docs/tasks/tools/)" ;;
   start)
     install_packages "${PACKAGES[@]}"
     case "$target" in rabbitmq) start_rabbitmq ;; postgres) start_postgres ;; all) start_postgres; start_rabbitmq ;; *) die "unknown server: $target" ;; esac ;;

@@ -2,6 +2,6 @@ import InventoryService
 import ServiceRuntime
 
 await ServiceMain.run(
-    service: InventoryWorker.service, portVariable: "ADMIN_PORT", defaultPort: 9102,
+    service: .inventoryWorker,
     schema: { StockLedger.schema(seeding: try InitialStock()) }, build: InventoryWorker.services
 )

@@ -2,6 +2,6 @@ import NotificationService
 import ServiceRuntime
 
 await ServiceMain.run(
-    service: NotificationWorker.service, portVariable: "ADMIN_PORT", defaultPort: 9103,
+    service: .notificationWorker,
     schema: { NotificationWorker.schema }, build: NotificationWorker.services
 )

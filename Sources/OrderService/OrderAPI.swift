@@ -9,7 +9,6 @@ public import ServiceLifecycle
 /// `order-status` projection and the HTTP server (the API and the order board). `ORDER_TTL` (unset by default) is how long
 /// an `OrderPlaced` may wait for an inventory worker before the broker expires it.
 public enum OrderAPI {
-    public static let service = "order-api"
     public static let schema = OrderStore.schema
 
     public static func services(_ context: ServiceContext) throws -> [any Service] {

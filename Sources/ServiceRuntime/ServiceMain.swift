@@ -28,17 +28,17 @@ public struct ServiceContext: Sendable {
 /// standard error and exit status 1.
 public enum ServiceMain {
     public static func run(
-        service: String, portVariable: String, defaultPort: Int,
+        service: ServiceIdentity,
         schema makeSchema: () throws -> DatabaseSchema,
         build: (ServiceContext) throws -> [any Service]
     ) async {
         let settings: ServiceSettings
         let schema: DatabaseSchema
         do {
-            settings = try ServiceSettings(service: service, portVariable: portVariable, defaultPort: defaultPort)
+            settings = try ServiceSettings(service: service)
             schema = try makeSchema()
         } catch {
-            exitOnConfigurationError(service, error)
+            exitOnConfigurationError(service.name, error)
         }
         let logger = LogBootstrap.bootstrap(settings)
         let registry = PrometheusCollectorRegistry()
@@ -53,7 +53,7 @@ public enum ServiceMain {
         do {
             services = [database, broker] + (try build(context))
         } catch {
-            exitOnConfigurationError(service, error)
+            exitOnConfigurationError(service.name, error)
         }
         do {
             try await migrate(schema, settings: settings, logger: logger)
@@ -64,7 +64,7 @@ public enum ServiceMain {
             logger.info("stopped")
         } catch {
             logger.critical("stopped on an error", metadata: ["error": "\(String(reflecting: error))"])
-            FileHandle.standardError.write(Data("\(service): \(error)\n".utf8))
+            FileHandle.standardError.write(Data("\(service.name): \(error)\n".utf8))
             exit(1)
         }
     }

@@ -26,8 +26,8 @@ public struct ServiceSettings: Sendable {
     /// Failures to inject, for tests and demos (`FAULT_*`; none by default).
     public let faults: FaultInjection
 
-    public init(service: String, portVariable: String, defaultPort: Int, environment: EnvironmentVariables = EnvironmentVariables()) throws(ConfigurationError) {
-        self.service = service
+    public init(service identity: ServiceIdentity, environment: EnvironmentVariables = EnvironmentVariables()) throws(ConfigurationError) {
+        service = identity.name
         replica = try environment.integer("REPLICA", default: 1, in: 1...1000)
         let level = environment.string("LOG_LEVEL", default: "info").lowercased()
         guard let parsedLevel = Logger.Level(rawValue: level == "warn" ? "warning" : level) else {
@@ -40,7 +40,7 @@ public struct ServiceSettings: Sendable {
         prefetch = try environment.integer("PREFETCH", default: 32, in: 1...65535)
         concurrency = try environment.integer("CONCURRENCY", default: 8, in: 1...1000)
         retention = try environment.duration("RETENTION", default: .seconds(7 * 86400))
-        httpPort = try environment.integer(portVariable, default: defaultPort, in: 1...65535)
+        httpPort = try environment.integer(identity.portVariable, default: identity.defaultPort, in: 1...65535)
         bindAddress = environment.string("BIND_ADDRESS", default: "127.0.0.1")
         faults = try FaultInjection(environment: environment)
     }

@@ -10,7 +10,7 @@ extension PipelineTests {
 
     /// Runs `dlq-inspector` against the test broker; expects `status`.
     @discardableResult
-    func inspector(_ arguments: String..., status: Int32 = 0) async throws -> Pipeline.Outcome {
+    func inspector(_ arguments: String..., status: Int32 = 0) async throws -> CommandOutcome {
         let outcome = try await Pipeline.execute("dlq-inspector", arguments)
         #expect(outcome.status == status, "dlq-inspector \(arguments.joined(separator: " ")): \(outcome.errors)")
         return outcome

@@ -21,7 +21,7 @@ actor Pipeline {
     }
 
     static let shared = Pipeline()
-    static let root = URL(filePath: #filePath).deletingLastPathComponent().appending(path: "../..").standardized
+    static let root = packageRoot
     static let orderAPI = "http://127.0.0.1:18101"
     static let rabbitURL = "amqp://guest:guest@127.0.0.1:5672/test"
     static let databaseURL = "postgres://orders:orders@127.0.0.1:5432/orders_test"
@@ -157,47 +157,17 @@ actor Pipeline {
         await connection.close()
     }
 
-    /// What a command printed and how it ended.
-    struct Outcome {
-        let status: Int32
-        let output: String
-        let errors: String
-    }
-
     /// Runs one of the package's executables (or the program at an absolute path) to its end,
     /// at most `limit`, against the test broker and database, with `settings` added to its
     /// environment.
-    static func execute(_ executable: String, _ arguments: [String] = [], settings: [String: String] = [:], limit: Duration = .seconds(60)) async throws -> Outcome {
-        let directory = FileManager.default.temporaryDirectory.appending(path: "e2e-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let (outputFile, errorFile) = (directory.appending(path: "out"), directory.appending(path: "err"))
-        _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errorFile.path, contents: nil)
-
-        let process = Process()
-        process.executableURL = executable.hasPrefix("/") ? URL(filePath: executable) : root.appending(path: ".build/debug/\(executable)")
-        process.arguments = arguments
+    static func execute(_ executable: String, _ arguments: [String] = [], settings: [String: String] = [:], limit: Duration = .seconds(60)) async throws -> CommandOutcome {
         var environment = ProcessInfo.processInfo.environment
         environment["RABBITMQ_URL"] = rabbitURL
         environment["DATABASE_URL"] = databaseURL
         environment["DELIVERY_LIMIT"] = deliveryLimit
         environment.merge(settings) { $1 }
-        process.environment = environment
-        process.standardOutput = try FileHandle(forWritingTo: outputFile)
-        process.standardError = try FileHandle(forWritingTo: errorFile)
-        try process.run()
-        do {
-            try await eventually(limit, "\(executable) \(arguments.joined(separator: " ")) to finish") { !process.isRunning }
-        } catch {
-            process.terminate()
-            throw error
-        }
-        return Outcome(
-            status: process.terminationStatus,
-            output: (try? String(contentsOf: outputFile, encoding: .utf8)) ?? "",
-            errors: (try? String(contentsOf: errorFile, encoding: .utf8)) ?? ""
-        )
+        let program = executable.hasPrefix("/") ? executable : root.appending(path: ".build/debug/\(executable)").path
+        return try await runCommand(program, arguments, environment: environment, limit: limit)
     }
 
     /// The last warnings and errors each service logged, for a failure message.

@@ -23,6 +23,7 @@ struct RetryIntegrationTests {
         "DELIVERY_LIMIT": "3",  // as the end-to-end tests declare the queues
     ])
     static let queue = Queues.inventoryEvents
+    static let service = ServiceIdentity(name: "retry-test", portVariable: "PORT", defaultPort: 1)
 
     /// Fails each event's first `failures[event_id]` attempts, and declares the `unprocessable`
     /// ones so; records every attempt.
@@ -64,7 +65,7 @@ struct RetryIntegrationTests {
     }
 
     static func start(_ handler: ScriptedHandler, schema: DatabaseSchema) async throws -> Running {
-        let settings = try ServiceSettings(service: "retry-test", portVariable: "PORT", defaultPort: 1, environment: environment)
+        let settings = try ServiceSettings(service: Self.service, environment: environment)
         let logger = Logger(label: "retry-test")
         let database = settings.database.client(schema: schema.name, logger: logger)
         let topology = settings.broker.topology
@@ -94,7 +95,7 @@ struct RetryIntegrationTests {
     /// A clean queue, DLQ and schema, and a connection for the test's own calls.
     static func prepare() async throws -> (AMQPConnection, DatabaseSchema) {
         let schema = DatabaseSchema(name: "retry_test", migrations: [])
-        let settings = try ServiceSettings(service: "retry-test", portVariable: "PORT", defaultPort: 1, environment: environment)
+        let settings = try ServiceSettings(service: Self.service, environment: environment)
         let database = settings.database.client(schema: "public", logger: Logger(label: "retry-test"))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await database.run() }

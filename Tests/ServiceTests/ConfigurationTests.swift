@@ -7,7 +7,7 @@ import Testing
 @Suite("Configuration from the environment")
 struct ServiceConfigurationTests {
     func settings(_ values: [String: String]) throws(ConfigurationError) -> ServiceSettings {
-        try ServiceSettings(service: "test", portVariable: "PORT", defaultPort: 8101, environment: EnvironmentVariables(values))
+        try ServiceSettings(service: .orderAPI, environment: EnvironmentVariables(values))
     }
 
     @Test("defaults work with nothing set")
