@@ -80,7 +80,7 @@ let package = Package(
                 "ServiceRuntime", "OrderEvents", "AMQPClient", hummingbird, postgres, metrics,
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
-            resources: [.embedInCode("Resources/board.html")],
+            resources: [.embedInCode("Resources/board.html"), .embedInCode("Resources/openapi.json")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -117,7 +117,11 @@ let package = Package(
         .testTarget(name: "OrderEventsTests", dependencies: ["AMQPClient", "OrderEvents"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ServiceTests",
-            dependencies: ["OrderService", "InventoryService", "ServiceRuntime", "AMQPClient", "OrderEvents"],
+            dependencies: [
+                "OrderService", "InventoryService", "ServiceRuntime", "AMQPClient", "OrderEvents", hummingbird,
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(name: "TestSupport", dependencies: ["ServiceRuntime"], path: "Tests/TestSupport", swiftSettings: swiftSettings),

@@ -5,8 +5,8 @@
 #   scripts/infra.sh install            install missing Debian packages
 #   scripts/infra.sh install-test-tools install what the browser and deployment tests need
 #                                       (Chromium, its driver, Selenium for Python,
-#                                       docker-compose to resolve the compose file; kubectl
-#                                       must be on PATH already)
+#                                       docker-compose to resolve the compose file,
+#                                       schemathesis in .run/tools; kubectl must be on PATH)
 #   scripts/infra.sh start [rabbitmq|postgres]
 #   scripts/infra.sh stop  [rabbitmq|postgres]
 #   scripts/infra.sh status
@@ -58,6 +58,17 @@ install_packages() {
   log "installing ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Schemathesis, from PyPI, in its own virtual environment under .run/tools.
+SCHEMATHESIS_VERSION=4.32.5
+install_schemathesis() {
+  local venv="$RUN/tools"
+  "$venv/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION" && return 0
+  log "installing schemathesis $SCHEMATHESIS_VERSION into $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv" 2>/dev/null || { install_packages python3-venv; /usr/bin/python3 -m venv "$venv"; }
+  "$venv/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
 }
 
 # --- RabbitMQ ---------------------------------------------------------------
@@ -175,6 +186,7 @@ case "$command" in
   install) install_packages "${PACKAGES[@]}" ;;
   install-test-tools)
     install_packages "${TEST_PACKAGES[@]}"
+    install_schemathesis
     command -v kubectl >/dev/null || die "kubectl is not on PATH: the deployment tests render deploy/k8s with it (https://kubernetes.io/docs/tasks/tools/)" ;;
   start)
     install_packages "${PACKAGES[@]}"

@@ -21,10 +21,8 @@ public enum OrderAPI {
         }
         let store = OrderStore(database: database, logger: logger)
         let changes = OrderChanges(database: database, logger: logger)
-        let router = context.makeRouter()
-        OrderRoutes(store: store, changes: changes).add(to: router)
         let system = SystemStatus(store: store, broker: context.broker, topology: settings.broker.topology, management: management)
-        BoardRoutes(store: store, changes: changes, system: system).add(to: router)
+        let router = Self.router(context, store: store, changes: changes, system: system)
         return [
             OutboxRelay(context: context, timeToLive: orderTTL.map { [.orderPlaced: $0] } ?? [:]),
             RetentionService(database: database, retention: settings.retention, logger: logger),
@@ -32,5 +30,17 @@ public enum OrderAPI {
             EventConsumer(queue: Queues.orderStatus, handler: StatusProjection(store: store), context: context),
             Application(router: router, configuration: settings.httpConfiguration, logger: logger),
         ]
+    }
+
+    /// Every route of the order-api: the operational ones, the API of CONTRACT §2, its
+    /// OpenAPI description and the order board.
+    static func router(_ context: ServiceContext, store: OrderStore, changes: OrderChanges, system: SystemStatus) -> Router<BasicRequestContext> {
+        let router = context.makeRouter()
+        OrderRoutes(store: store, changes: changes).add(to: router)
+        router.get("/openapi.json") { _, _ in
+            Response(status: .ok, headers: [.contentType: JSONResponse.contentType], body: ResponseBody(byteBuffer: ByteBuffer(bytes: PackageResources.openapi_json)))
+        }
+        BoardRoutes(store: store, changes: changes, system: system).add(to: router)
+        return router
     }
 }

@@ -61,9 +61,15 @@ struct OrderRequest: Sendable, Hashable {
         self.quantity = quantity
     }
 
+    /// Free of control characters (no name needs them, and PostgreSQL's text cannot hold
+    /// NUL), not blank, and at most 64 characters counted as JSON Schema counts them (Unicode
+    /// code points), so the OpenAPI description states exactly these rules.
     private static func require(_ value: String, named field: String) throws(Invalid) {
-        guard !value.trimmingCharacters(in: .whitespaces).isEmpty else { throw Invalid(message: "'\(field)' must not be empty", field: field) }
-        guard value.count <= 64 else { throw Invalid(message: "'\(field)' must be at most 64 characters", field: field) }
+        guard !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw Invalid(message: "'\(field)' must not contain control characters", field: field)
+        }
+        guard !value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw Invalid(message: "'\(field)' must not be empty", field: field) }
+        guard value.unicodeScalars.count <= 64 else { throw Invalid(message: "'\(field)' must be at most 64 characters", field: field) }
     }
 }
 

@@ -100,7 +100,7 @@ struct OrderRoutes: Sendable {
     private func list(_ request: Request) async throws -> Response {
         let query = request.uri.queryParameters
         var status: OrderStatus?
-        if let text = query["status"].map(String.init), !text.isEmpty {
+        if let text = query["status"].map(String.init) {
             guard let parsed = OrderStatus(rawValue: text) else {
                 let allowed = OrderStatus.allCases.map(\.rawValue).joined(separator: ", ")
                 return JSONResponse.error(.badRequest, "status must be one of \(allowed)", field: "status")
@@ -115,7 +115,7 @@ struct OrderRoutes: Sendable {
             limit = parsed
         }
         var cursor: Cursor?
-        if let text = query["after"].map(String.init), !text.isEmpty {
+        if let text = query["after"].map(String.init) {
             guard let parsed = Cursor(text) else { return JSONResponse.error(.badRequest, "after must be a cursor from a previous page", field: "after") }
             cursor = parsed
         }

@@ -262,7 +262,8 @@ struct Cursor: Sendable, Hashable {
 
     init?(_ text: String) {
         let parts = text.split(separator: "_", maxSplits: 1)
-        guard parts.count == 2, let milliseconds = Int64(parts[0]), let orderID = UUID(uuidString: String(parts[1])) else { return nil }
+        guard parts.count == 2, (1...15).contains(parts[0].count), parts[0].allSatisfy({ $0.isASCII && $0.isNumber }),
+              let milliseconds = Int64(parts[0]), let orderID = UUID(uuidString: String(parts[1])) else { return nil }
         self.init(createdAt: Date(timeIntervalSince1970: Double(milliseconds) / 1000), orderID: orderID)
     }
 

@@ -17,6 +17,20 @@ public struct ServiceContext: Sendable {
     public let broker: ReconnectingConnection
     public let metrics: PrometheusCollectorRegistry
     public let schema: DatabaseSchema
+
+    /// The clients for `settings`, not yet running: the database client for `schema`, and a
+    /// broker connection that declares the topology each time it connects.
+    public init(settings: ServiceSettings, logger: Logger, metrics: PrometheusCollectorRegistry, schema: DatabaseSchema) {
+        self.settings = settings
+        self.logger = logger
+        self.metrics = metrics
+        self.schema = schema
+        database = settings.database.client(schema: schema.name, logger: logger)
+        let topology = settings.broker.topology
+        broker = ReconnectingConnection(configuration: settings.broker.connection, logger: logger) { connection in
+            try await topology.declare(on: connection)
+        }
+    }
 }
 
 /// The one way every executable starts: read the configuration (a bad value is one line on
@@ -43,15 +57,10 @@ public enum ServiceMain {
         let logger = LogBootstrap.bootstrap(settings)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        let database = settings.database.client(schema: schema.name, logger: logger)
-        let topology = settings.broker.topology
-        let broker = ReconnectingConnection(configuration: settings.broker.connection, logger: logger) { connection in
-            try await topology.declare(on: connection)
-        }
-        let context = ServiceContext(settings: settings, logger: logger, database: database, broker: broker, metrics: registry, schema: schema)
+        let context = ServiceContext(settings: settings, logger: logger, metrics: registry, schema: schema)
         let services: [any Service]
         do {
-            services = [database, broker] + (try build(context))
+            services = [context.database, context.broker] + (try build(context))
         } catch {
             exitOnConfigurationError(service.name, error)
         }

@@ -67,10 +67,8 @@ struct RetryIntegrationTests {
     static func start(_ handler: ScriptedHandler, schema: DatabaseSchema) async throws -> Running {
         let settings = try ServiceSettings(service: Self.service, environment: environment)
         let logger = Logger(label: "retry-test")
-        let database = settings.database.client(schema: schema.name, logger: logger)
-        let topology = settings.broker.topology
-        let broker = ReconnectingConnection(configuration: settings.broker.connection, logger: logger) { try await topology.declare(on: $0) }
-        let context = ServiceContext(settings: settings, logger: logger, database: database, broker: broker, metrics: PrometheusCollectorRegistry(), schema: schema)
+        let context = ServiceContext(settings: settings, logger: logger, metrics: PrometheusCollectorRegistry(), schema: schema)
+        let (database, broker) = (context.database, context.broker)
         let consumer = EventConsumer(queue: queue, handler: handler, context: context)
         let task = Task {
             try await withThrowingTaskGroup(of: Void.self) { group in

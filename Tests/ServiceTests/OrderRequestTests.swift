@@ -29,17 +29,23 @@ struct OrderRequestTests {
         (#"{"user_id":"u","item":"Pizza","quantity":0}"#, "quantity"),
         (#"{"user_id":"u","item":"Pizza","quantity":101}"#, "quantity"),
         (#"{"user_id":" ","item":"Pizza"}"#, "user_id"),
+        (#"{"user_id":"\u2003","item":"Pizza"}"#, "user_id"),
+        (#"{"user_id":"u\u0000","item":"Pizza"}"#, "user_id"),
+        (#"{"user_id":"u","item":"Pizza\n"}"#, "item"),
         (#"{"user_id":"u","item":""}"#, "item"),
     ])
     func invalidField(json: String, field: String) {
         #expect { try parse(json) } throws: { ($0 as? OrderRequest.Invalid)?.field == field }
     }
 
-    @Test("64 characters are allowed, 65 are not")
+    @Test("64 characters are allowed, 65 are not, counted as code points like JSON Schema's maxLength")
     func lengthLimit() throws {
         let at = String(repeating: "a", count: 64), over = String(repeating: "a", count: 65)
         #expect(try parse(#"{"user_id":"\#(at)","item":"\#(at)"}"#).userID == at)
         #expect { try parse(#"{"user_id":"\#(over)","item":"Pizza"}"#) } throws: { ($0 as? OrderRequest.Invalid)?.field == "user_id" }
+        // 40 flags: 40 characters to Swift, 80 code points to JSON Schema.
+        let flags = String(repeating: "🇪🇺", count: 40)
+        #expect { try parse(#"{"user_id":"\#(flags)","item":"Pizza"}"#) } throws: { ($0 as? OrderRequest.Invalid)?.field == "user_id" }
     }
 
     @Test("a body that is not a JSON object names no field", arguments: ["{", "[]", "42", ""])
@@ -107,5 +113,6 @@ struct OrderStatusTests {
         #expect(abs(parsed.createdAt.timeIntervalSince1970 - cursor.createdAt.timeIntervalSince1970) < 0.0005)
         #expect(Cursor("nonsense") == nil)
         #expect(Cursor("12_not-a-uuid") == nil)
+        #expect(Cursor("+12_\(cursor.orderID.uuidString)") == nil, "digits only, as the OpenAPI pattern says")
     }
 }
