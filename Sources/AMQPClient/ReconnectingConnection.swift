@@ -1,5 +1,6 @@
 public import Foundation
 public import Logging
+import Metrics
 public import ServiceLifecycle
 import Synchronization
 
@@ -26,6 +27,8 @@ public final class ReconnectingConnection: Service, Sendable {
     private let onConnect: @Sendable (AMQPConnection) async throws -> Void
     private let state = Mutex(State())
     private let connections = Atomic<Int>(0)
+    /// `amqp_reconnects_total`: connections opened after the first one was lost.
+    private let reconnects = Counter(label: "amqp_reconnects_total")
 
     public init(
         configuration: AMQPConfiguration,
@@ -71,7 +74,7 @@ public final class ReconnectingConnection: Service, Sendable {
                 continue
             }
             attempt = 0
-            connections.add(1, ordering: .relaxed)
+            if connections.add(1, ordering: .relaxed).newValue > 1 { reconnects.increment() }
             logger.info("connected to RabbitMQ", metadata: ["host": "\(configuration.host):\(configuration.port)"])
             provide(connection)
 

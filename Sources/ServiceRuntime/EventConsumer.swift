@@ -55,6 +55,9 @@ public final class EventConsumer: Service {
         Counter(label: "consumer_deliveries_total", dimensions: [("queue", queue), ("outcome", outcome)]).increment()
     }
 
+    /// How long handling a delivery took, its transaction included, whatever the outcome.
+    private var handlerDuration: Timer { Timer(label: "consumer_handler_duration_seconds", dimensions: [("queue", queue)]) }
+
     public init(queue: String, handler: any EventHandler, context: ServiceContext) {
         self.queue = queue
         self.handler = handler
@@ -130,6 +133,8 @@ public final class EventConsumer: Service {
         logger[metadataKey: "event_id"] = "\(event.metadata.eventID.uuidString.lowercased())"
         do {
             let (handler, faults) = (self.handler, settings.faults)
+            let started = ContinuousClock.now
+            defer { handlerDuration.record(duration: ContinuousClock.now - started) }
             let applied = try await database.withTransaction(logger: logger) { transaction in
                 try faults.inject(into: event)
                 if handler.recordsProcessed(event, delivery: delivery) {

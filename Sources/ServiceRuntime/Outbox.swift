@@ -1,6 +1,7 @@
 public import AMQPClient
 import Foundation
 public import Logging
+import Metrics
 public import OrderEvents
 public import PostgresNIO
 public import ServiceLifecycle
@@ -85,6 +86,7 @@ public final class OutboxRelay: Service {
         let interval = pollInterval
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.listen(wake) }
+            group.addTask { await self.measureBacklog(every: .seconds(5)) }
             group.addTask {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: interval)
@@ -152,7 +154,14 @@ public final class OutboxRelay: Service {
             guard !messages.isEmpty else { return 0 }
             let batch = messages
             step.set("publisher confirms")
+            let started = ContinuousClock.now
             try await withTimeout(confirmTimeout) { try await connection.publish(batch) }
+            Timer(label: "outbox_publish_confirm_duration_seconds").record(duration: ContinuousClock.now - started)
+            let confirmed = Date()
+            let lag = Timer(label: "outbox_relay_lag_seconds")
+            for message in batch {
+                lag.recordSeconds(confirmed.timeIntervalSince(message.properties.timestamp ?? confirmed))
+            }
             step.set("marking rows sent")
             try await transaction.query("update outbox set sent_at = now() where id = any(\(ids))", logger: logger)
             step.set("the commit")
@@ -167,6 +176,18 @@ public final class OutboxRelay: Service {
         func set(_ value: String) { step.withLock { $0 = value } }
 
         var current: String { step.withLock { $0 } }
+    }
+
+    /// Sets the `outbox_backlog` gauge to the number of unsent rows, now and then.
+    private func measureBacklog(every interval: Duration) async {
+        let backlog = Gauge(label: "outbox_backlog")
+        while !Task.isCancelled {
+            if let rows = try? await database.query("select count(*) from outbox where sent_at is null", logger: logger),
+               let count = try? await rows.collect().first?.decode(Int.self) {
+                backlog.record(count)
+            }
+            try? await Task.sleep(for: interval)
+        }
     }
 
     /// Forwards the outbox notifications to `wake`, reconnecting if the listening connection drops.

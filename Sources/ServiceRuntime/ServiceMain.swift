@@ -56,7 +56,7 @@ public enum ServiceMain {
         }
         let logger = LogBootstrap.bootstrap(settings)
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        MetricsSystem.bootstrap(MetricNames.factory(registry))
         let context = ServiceContext(settings: settings, logger: logger, metrics: registry, schema: schema)
         let services: [any Service]
         do {

@@ -330,6 +330,9 @@ struct PipelineTests {
         let orders = try await waitUntilNotified(ids, within: .seconds(120))
         #expect(orders.count == 120)
         #expect(orders.allSatisfy { $0["status"] as? String == "reserved" })
+        for service in [Pipeline.Service.orderAPI, .inventory, .notification] {
+            #expect(Self.sample("amqp_reconnects_total", in: try await Self.metrics(service)) ?? 0 >= 1, "\(service) counted its reconnects")
+        }
     }
 
     @Test("with PostgreSQL stopped the API answers 503 and takes no order; it recovers when PostgreSQL returns")
