@@ -6,7 +6,6 @@ public import ServiceLifecycle
 /// The inventory-worker's services: outbox relay, retention, the `order-events` consumer
 /// and the admin HTTP server (`/health`, `/ready`, `/metrics`, `/inventory`).
 public enum InventoryWorker {
-
     public static func services(_ context: ServiceContext) throws -> [any Service] {
         let (settings, database, logger) = (context.settings, context.database, context.logger)
         let router = context.makeRouter()

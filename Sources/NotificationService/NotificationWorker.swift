@@ -7,7 +7,6 @@ public import ServiceLifecycle
 /// The notification-worker's services: outbox relay, retention, the `inventory-events`
 /// consumer and the admin HTTP server.
 public enum NotificationWorker {
-
     public static let schema = DatabaseSchema(name: "notification", migrations: [[
         """
         create table notifications (

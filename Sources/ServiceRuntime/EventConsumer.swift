@@ -48,6 +48,8 @@ public final class EventConsumer: Service {
     private let database: PostgresClient
     private let settings: ServiceSettings
     private let logger: Logger
+    /// How long handling a delivery took, its transaction included, whatever the outcome.
+    private let handlerDuration: Timer
 
     /// What became of each delivery: `acked`, `duplicate`, `retried`, `dead_lettered`, or
     /// `ignored` (an undecodable copy of a dead letter).
@@ -55,8 +57,6 @@ public final class EventConsumer: Service {
         Counter(label: "consumer_deliveries_total", dimensions: [("queue", queue), ("outcome", outcome)]).increment()
     }
 
-    /// How long handling a delivery took, its transaction included, whatever the outcome.
-    private var handlerDuration: Timer { Timer(label: "consumer_handler_duration_seconds", dimensions: [("queue", queue)]) }
 
     public init(queue: String, handler: any EventHandler, context: ServiceContext) {
         self.queue = queue
@@ -65,6 +65,7 @@ public final class EventConsumer: Service {
         database = context.database
         settings = context.settings
         logger = context.logger
+        handlerDuration = Timer(label: "consumer_handler_duration_seconds", dimensions: [("queue", queue)])
     }
 
     public func run() async throws {

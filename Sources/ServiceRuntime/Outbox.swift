@@ -67,6 +67,9 @@ public final class OutboxRelay: Service {
     /// How long a batch may wait for its confirms while its rows stay locked; a broker that
     /// stops confirming (a resource alarm, say) then gets the batch again later.
     private let confirmTimeout: Duration = .seconds(15)
+    /// Publisher-confirm latency of a batch, and each event's time from commit to confirm.
+    private let confirmDuration = Timer(label: "outbox_publish_confirm_duration_seconds")
+    private let relayLag = Timer(label: "outbox_relay_lag_seconds")
 
     /// - Parameter timeToLive: per event type, how long the broker keeps a published event
     ///   waiting for a consumer before it dead-letters it as `expired` (none by default).
@@ -133,6 +136,7 @@ public final class OutboxRelay: Service {
         step.set("a broker connection")
         let connection = try await broker.connection()
         let (batchSize, appID, logger, timeToLive) = (self.batchSize, self.appID, self.logger, self.timeToLive)
+        let (confirmDuration, relayLag) = (self.confirmDuration, self.relayLag)
         step.set("a database connection")
         return try await database.withTransaction(logger: logger) { transaction in
             step.set("the unsent rows")
@@ -156,11 +160,10 @@ public final class OutboxRelay: Service {
             step.set("publisher confirms")
             let started = ContinuousClock.now
             try await withTimeout(confirmTimeout) { try await connection.publish(batch) }
-            Timer(label: "outbox_publish_confirm_duration_seconds").record(duration: ContinuousClock.now - started)
+            confirmDuration.record(duration: ContinuousClock.now - started)
             let confirmed = Date()
-            let lag = Timer(label: "outbox_relay_lag_seconds")
             for message in batch {
-                lag.recordSeconds(confirmed.timeIntervalSince(message.properties.timestamp ?? confirmed))
+                relayLag.recordSeconds(confirmed.timeIntervalSince(message.properties.timestamp ?? confirmed))
             }
             step.set("marking rows sent")
             try await transaction.query("update outbox set sent_at = now() where id = any(\(ids))", logger: logger)
