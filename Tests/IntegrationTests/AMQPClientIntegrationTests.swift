@@ -261,6 +261,8 @@ extension AMQPClientIntegrationTests {
         running.cancel()
         let consumed = try await within(.seconds(10), "the consumer to end") { try await consuming.value }
         #expect(consumed == 1)
+        // The consumer may see its connection close before `run()` has returned; wait for both.
+        _ = try await within(.seconds(10), "run() to return") { try? await running.value }
         #expect(reconnecting.isStopped)
     }
 }
