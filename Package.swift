@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 // One list for every target: Swift 6 language mode with strict concurrency, plus the
@@ -13,6 +13,7 @@ let swiftSettings: [SwiftSetting] = [
 let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
 let postgres = Target.Dependency.product(name: "PostgresNIO", package: "postgres-nio")
 let metrics = Target.Dependency.product(name: "Metrics", package: "swift-metrics")
+let tracing = Target.Dependency.product(name: "Tracing", package: "swift-distributed-tracing")
 
 let package = Package(
     name: "order-pipeline",
@@ -38,6 +39,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        // OTLP over HTTP only: the gRPC exporter would double the dependencies' build time.
+        .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
         .systemLibrary(
@@ -71,14 +75,16 @@ let package = Package(
                 postgres,
                 hummingbird,
                 metrics,
+                tracing,
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "OTel", package: "swift-otel"),
             ],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "OrderService",
             dependencies: [
-                "ServiceRuntime", "OrderEvents", "AMQPClient", hummingbird, postgres, metrics,
+                "ServiceRuntime", "OrderEvents", "AMQPClient", hummingbird, postgres, metrics, tracing,
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             resources: [.embedInCode("Resources/board.html"), .embedInCode("Resources/openapi.json")],
@@ -119,7 +125,7 @@ let package = Package(
         .testTarget(
             name: "ServiceTests",
             dependencies: [
-                "OrderService", "InventoryService", "ServiceRuntime", "AMQPClient", "OrderEvents", hummingbird,
+                "OrderService", "InventoryService", "ServiceRuntime", "AMQPClient", "OrderEvents", hummingbird, tracing,
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
@@ -132,6 +138,8 @@ let package = Package(
                 "AMQPClient", "OrderEvents", "ServiceRuntime", "TestSupport", postgres, hummingbird,
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

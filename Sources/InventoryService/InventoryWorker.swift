@@ -6,9 +6,9 @@ public import ServiceLifecycle
 /// The inventory-worker's services: outbox relay, retention, the `order-events` consumer
 /// and the admin HTTP server (`/health`, `/ready`, `/metrics`, `/inventory`).
 public enum InventoryWorker {
-    public static func services(_ context: ServiceContext) throws -> [any Service] {
-        let (settings, database, logger) = (context.settings, context.database, context.logger)
-        let router = context.makeRouter()
+    public static func services(_ resources: ServiceResources) throws -> [any Service] {
+        let (settings, database, logger) = (resources.settings, resources.database, resources.logger)
+        let router = resources.makeRouter()
         router.get("/inventory") { _, _ in
             JSONResponse.make(.ok, ["items": try await StockLedger.items(database)])
         }
@@ -20,9 +20,9 @@ public enum InventoryWorker {
             return JSONResponse.make(.ok, item)
         }
         return [
-            OutboxRelay(context: context),
+            OutboxRelay(resources: resources),
             RetentionService(database: database, retention: settings.retention, logger: logger),
-            EventConsumer(queue: Queues.orderEvents, handler: ReservationHandler(schema: context.schema.name), context: context),
+            EventConsumer(queue: Queues.orderEvents, handler: ReservationHandler(schema: resources.schema.name), resources: resources),
             Application(router: router, configuration: settings.httpConfiguration, logger: logger),
         ]
     }

@@ -17,8 +17,8 @@ public enum NotificationWorker {
         "create index notifications_order on notifications (order_id)",
     ]])
 
-    public static func services(_ context: ServiceContext) throws -> [any Service] {
-        let (settings, database, logger) = (context.settings, context.database, context.logger)
+    public static func services(_ resources: ServiceResources) throws -> [any Service] {
+        let (settings, database, logger) = (resources.settings, resources.database, resources.logger)
         let notifier: any Notifier
         if let url = EnvironmentVariables().string("NOTIFY_WEBHOOK_URL") {
             guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
@@ -28,11 +28,11 @@ public enum NotificationWorker {
         } else {
             notifier = LogNotifier()
         }
-        let router = context.makeRouter()
+        let router = resources.makeRouter()
         return [
-            OutboxRelay(context: context),
+            OutboxRelay(resources: resources),
             RetentionService(database: database, retention: settings.retention, logger: logger),
-            EventConsumer(queue: Queues.inventoryEvents, handler: NotificationHandler(schema: schema.name, notifier: notifier), context: context),
+            EventConsumer(queue: Queues.inventoryEvents, handler: NotificationHandler(schema: schema.name, notifier: notifier), resources: resources),
             Application(router: router, configuration: settings.httpConfiguration, logger: logger),
         ]
     }

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import OrderEvents
+import ServiceRuntime
 
 /// A notification for the customer about their order.
 struct Notification: Codable, Sendable {
@@ -59,6 +60,7 @@ struct WebhookNotifier: Notifier {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
+        if let traceparent = TraceParent.current { request.headers.add(name: TraceParent.header, value: traceparent) }
         request.body = .bytes(ByteBuffer(bytes: try EventCoding.makeEncoder().encode(notification)))
         let response = try await client.execute(request, timeout: timeout, logger: logger)
         guard (200..<300).contains(response.status.code) else { throw Rejected(status: response.status) }

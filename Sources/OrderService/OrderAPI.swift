@@ -11,8 +11,8 @@ public import ServiceLifecycle
 public enum OrderAPI {
     public static let schema = OrderStore.schema
 
-    public static func services(_ context: ServiceContext) throws -> [any Service] {
-        let (settings, database, logger) = (context.settings, context.database, context.logger)
+    public static func services(_ resources: ServiceResources) throws -> [any Service] {
+        let (settings, database, logger) = (resources.settings, resources.database, resources.logger)
         let environment = EnvironmentVariables()
         let orderTTL = try environment.duration("ORDER_TTL")
         let managementText = environment.string("RABBITMQ_MANAGEMENT_URL", default: "http://\(settings.broker.connection.host):15672")
@@ -21,21 +21,21 @@ public enum OrderAPI {
         }
         let store = OrderStore(database: database, logger: logger)
         let changes = OrderChanges(database: database, logger: logger)
-        let system = SystemStatus(store: store, broker: context.broker, topology: settings.broker.topology, management: management)
-        let router = Self.router(context, store: store, changes: changes, system: system)
+        let system = SystemStatus(store: store, broker: resources.broker, topology: settings.broker.topology, management: management)
+        let router = Self.router(resources, store: store, changes: changes, system: system)
         return [
-            OutboxRelay(context: context, timeToLive: orderTTL.map { [.orderPlaced: $0] } ?? [:]),
+            OutboxRelay(resources: resources, timeToLive: orderTTL.map { [.orderPlaced: $0] } ?? [:]),
             RetentionService(database: database, retention: settings.retention, logger: logger),
             changes,
-            EventConsumer(queue: Queues.orderStatus, handler: StatusProjection(store: store), context: context),
+            EventConsumer(queue: Queues.orderStatus, handler: StatusProjection(store: store), resources: resources),
             Application(router: router, configuration: settings.httpConfiguration, logger: logger),
         ]
     }
 
     /// Every route of the order-api: the operational ones, the API of CONTRACT §2, its
     /// OpenAPI description and the order board.
-    static func router(_ context: ServiceContext, store: OrderStore, changes: OrderChanges, system: SystemStatus) -> Router<BasicRequestContext> {
-        let router = context.makeRouter()
+    static func router(_ resources: ServiceResources, store: OrderStore, changes: OrderChanges, system: SystemStatus) -> Router<BasicRequestContext> {
+        let router = resources.makeRouter()
         OrderRoutes(store: store, changes: changes).add(to: router)
         router.get("/openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: JSONResponse.contentType], body: ResponseBody(byteBuffer: ByteBuffer(bytes: PackageResources.openapi_json)))

@@ -15,7 +15,10 @@ struct OrderRoutes: Sendable {
     let changes: OrderChanges
     let accepted = Counter(label: "orders_accepted_total")
 
+    /// Adds the routes, each request in a server span that continues the caller's
+    /// `traceparent` (the operational routes stay untraced).
     func add(to router: Router<BasicRequestContext>) {
+        let router = router.group().add(middleware: TracingMiddleware())
         router.post("/order") { request, context in try await place(request, context) }
         router.post("/orders") { request, context in try await place(request, context) }
         router.get("/orders") { request, _ in try await list(request) }

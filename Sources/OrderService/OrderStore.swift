@@ -41,7 +41,7 @@ struct OrderStore: Sendable {
     let database: PostgresClient
     let logger: Logger
     /// Orders without an idempotency key that arrive together are stored together.
-    private let placements: Batcher<Event<OrderPlaced>>
+    private let placements: Batcher<Outbox.Entry<OrderPlaced>>
 
     init(database: PostgresClient, logger: Logger) {
         self.database = database
@@ -76,11 +76,12 @@ struct OrderStore: Sendable {
             return earlier.matches(request) ? .replayed(earlier) : .conflict
         }
         let now = EventCoding.wholeMilliseconds(Date())
-        let placed = Event(
+        // The event continues the trace of this request.
+        let placed = Outbox.Entry(Event(
             metadata: EventMetadata(orderID: UUID(), timestamp: now),
             payload: OrderPlaced(userID: request.userID, item: request.item, quantity: request.quantity)
-        )
-        let orderID = placed.metadata.orderID
+        ))
+        let orderID = placed.event.metadata.orderID
         if let key = idempotencyKey {
             let logger = self.logger
             do {
@@ -110,10 +111,11 @@ struct OrderStore: Sendable {
     }
 
     /// The orders, their first history steps and their outbox rows, with three statements.
-    private static func insert(_ placed: [Event<OrderPlaced>], on transaction: PostgresConnection, logger: Logger) async throws {
-        let ids = placed.map(\.metadata.orderID)
-        let times = placed.map(\.metadata.timestamp)
-        let (users, items, quantities) = (placed.map(\.payload.userID), placed.map(\.payload.item), placed.map(\.payload.quantity))
+    private static func insert(_ placed: [Outbox.Entry<OrderPlaced>], on transaction: PostgresConnection, logger: Logger) async throws {
+        let events = placed.map(\.event)
+        let ids = events.map(\.metadata.orderID)
+        let times = events.map(\.metadata.timestamp)
+        let (users, items, quantities) = (events.map(\.payload.userID), events.map(\.payload.item), events.map(\.payload.quantity))
         try await transaction.query("""
             insert into orders (order_id, user_id, item, quantity, status, created_at, updated_at)
             select id, user_id, item, quantity, 'accepted', at, at

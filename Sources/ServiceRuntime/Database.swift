@@ -58,11 +58,14 @@ public struct DatabaseSchema: Sendable {
     let seed: Seed?
 
     /// The service's own migrations come after the runtime's tables (outbox and processed
-    /// events), numbered on from them. `seed` runs after them, under the same lock.
+    /// events), numbered on from them. The runtime's later changes are numbered from 1001, so
+    /// that neither numbering ever moves the other. `seed` runs after them, under the same lock.
     public init(name: String, migrations: [[String]], seed: Seed? = nil) {
         self.name = name
-        let all = [Outbox.tableStatements + ProcessedEvents.tableStatements] + migrations
-        self.migrations = all.enumerated().map { Migration(version: $0.offset + 1, $0.element) }
+        let first = [Outbox.tableStatements + ProcessedEvents.tableStatements] + migrations
+        let later = Outbox.laterMigrations
+        self.migrations = first.enumerated().map { Migration(version: $0.offset + 1, $0.element) }
+            + later.enumerated().map { Migration(version: $0.offset + 1001, $0.element) }
         self.seed = seed
     }
 

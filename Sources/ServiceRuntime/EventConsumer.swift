@@ -5,6 +5,7 @@ import Metrics
 public import OrderEvents
 public import PostgresNIO
 public import ServiceLifecycle
+import Tracing
 
 /// What a service does with one event, inside the transaction that also records the
 /// event as processed.
@@ -58,13 +59,13 @@ public final class EventConsumer: Service {
     }
 
 
-    public init(queue: String, handler: any EventHandler, context: ServiceContext) {
+    public init(queue: String, handler: any EventHandler, resources: ServiceResources) {
         self.queue = queue
         self.handler = handler
-        broker = context.broker
-        database = context.database
-        settings = context.settings
-        logger = context.logger
+        broker = resources.broker
+        database = resources.database
+        settings = resources.settings
+        logger = resources.logger
         handlerDuration = Timer(label: "consumer_handler_duration_seconds", dimensions: [("queue", queue)])
     }
 
@@ -112,7 +113,19 @@ public final class EventConsumer: Service {
         }
     }
 
+    /// Handles one delivery inside a consumer span that continues the trace of its
+    /// `traceparent` header, so the events it emits carry the trace on.
     private func handle(_ delivery: AMQPDelivery) async {
+        let parent = TraceParent.context(continuing: delivery.headers[TraceParent.header]?.stringValue)
+        await withSpan("process \(queue)", context: parent, ofKind: .consumer) { span in
+            span.attributes["messaging.system"] = "rabbitmq"
+            span.attributes["messaging.destination.name"] = queue
+            span.attributes["messaging.message.id"] = delivery.properties.messageID
+            await handle(delivery, in: span)
+        }
+    }
+
+    private func handle(_ delivery: AMQPDelivery, in span: any Span) async {
         let attempt = (delivery.headers[FailureHeader.attempts]?.intValue ?? 0) + 1
         let event: OrderEvent
         do {
@@ -132,6 +145,7 @@ public final class EventConsumer: Service {
         var logger = self.logger
         logger[metadataKey: "order_id"] = "\(event.metadata.orderID.uuidString.lowercased())"
         logger[metadataKey: "event_id"] = "\(event.metadata.eventID.uuidString.lowercased())"
+        span.attributes["order_id"] = event.metadata.orderID.uuidString.lowercased()
         do {
             let (handler, faults) = (self.handler, settings.faults)
             let started = ContinuousClock.now
@@ -150,6 +164,7 @@ public final class EventConsumer: Service {
         } catch {
             // What the handler threw, rather than the transaction's wrapper around it.
             let cause = (error as? PostgresTransactionError)?.closureError ?? error
+            span.recordError(cause)
             if let unprocessable = cause as? UnprocessableEvent {
                 await send(delivery, to: .deadLetter(.poison), error: unprocessable.description, attempt: attempt, logger: logger)
                 return

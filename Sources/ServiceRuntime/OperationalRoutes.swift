@@ -3,14 +3,14 @@ public import Hummingbird
 import PostgresNIO
 import Prometheus
 
-extension ServiceContext {
+extension ServiceResources {
     /// A router with what every service's HTTP server has: JSON errors, request metrics, and
     /// `/health`, `/ready` and `/metrics`.
     public func makeRouter() -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: JSONErrorMiddleware())
-        OperationalRoutes(context: self).add(to: router)
+        OperationalRoutes(resources: self).add(to: router)
         return router
     }
 }
@@ -21,10 +21,10 @@ public struct OperationalRoutes<Context: RequestContext>: Sendable {
     let broker: ReconnectingConnection
     let metrics: PrometheusCollectorRegistry
 
-    public init(context: ServiceContext) {
-        database = context.database
-        broker = context.broker
-        metrics = context.metrics
+    public init(resources: ServiceResources) {
+        database = resources.database
+        broker = resources.broker
+        metrics = resources.metrics
     }
 
     public func add(to router: Router<Context>) {

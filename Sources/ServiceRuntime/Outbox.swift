@@ -1,4 +1,4 @@
-public import AMQPClient
+import AMQPClient
 import Foundation
 public import Logging
 import Metrics
@@ -6,6 +6,7 @@ public import OrderEvents
 public import PostgresNIO
 public import ServiceLifecycle
 import Synchronization
+import Tracing
 
 /// Events a service emits are written here in the transaction that caused them, and
 /// published afterwards by `OutboxRelay`, so a committed change always gets its event out
@@ -29,25 +30,47 @@ public enum Outbox {
         "create index outbox_sent_at on outbox (sent_at) where sent_at is not null",
     ]
 
+    /// Changes to the runtime's tables after the first version, in order.
+    static let laterMigrations = [
+        ["alter table outbox add column traceparent text"],
+    ]
+
     /// The notification channel the relay listens on.
     static func channel(schema: String) -> String { "outbox_\(schema)" }
 
-    /// Adds `event` to the outbox within the caller's transaction and wakes the relays at commit.
+    /// Adds `event` to the outbox within the caller's transaction, continuing the current
+    /// trace, and wakes the relays at commit.
     public static func enqueue<P: EventPayload>(_ event: Event<P>, schema: String, on connection: PostgresConnection, logger: Logger) async throws {
-        try await enqueue([event], schema: schema, on: connection, logger: logger)
+        try await enqueue([Entry(event)], schema: schema, on: connection, logger: logger)
     }
 
-    /// Adds `events` to the outbox, in this order, with one statement.
-    public static func enqueue<P: EventPayload>(_ events: [Event<P>], schema: String, on connection: PostgresConnection, logger: Logger) async throws {
+    /// Adds `entries` to the outbox, in this order, with one statement.
+    public static func enqueue<P: EventPayload>(_ entries: [Entry<P>], schema: String, on connection: PostgresConnection, logger: Logger) async throws {
         let type = P.eventType
-        let (ids, bodies, times) = (events.map(\.metadata.eventID), events.map { ByteBuffer(bytes: $0.encoded()) }, events.map(\.metadata.timestamp))
+        let ids = entries.map(\.event.metadata.eventID)
+        let bodies = entries.map { ByteBuffer(bytes: $0.event.encoded()) }
+        // Empty for none: PostgresNIO binds no arrays of optionals.
+        let (times, traceparents) = (entries.map(\.event.metadata.timestamp), entries.map { $0.traceparent ?? "" })
         try await connection.query("""
-            insert into outbox (event_id, event_type, exchange, routing_key, body, occurred_at)
-            select id, \(type.rawValue), \(type.exchange), \(type.routingKey), body, at
-            from unnest(\(ids)::uuid[], \(bodies)::bytea[], \(times)::timestamptz[]) with ordinality as event(id, body, at, position)
+            insert into outbox (event_id, event_type, exchange, routing_key, body, occurred_at, traceparent)
+            select id, \(type.rawValue), \(type.exchange), \(type.routingKey), body, at, nullif(traceparent, '')
+            from unnest(\(ids)::uuid[], \(bodies)::bytea[], \(times)::timestamptz[], \(traceparents)::text[])
+                with ordinality as event(id, body, at, traceparent, position)
             order by position
             """, logger: logger)
         try await connection.query("select pg_notify(\(channel(schema: schema)), '')", logger: logger)
+    }
+
+    /// An event on its way out, with the trace its publication continues.
+    public struct Entry<P: EventPayload>: Sendable {
+        public let event: Event<P>
+        public let traceparent: String?
+
+        /// `event`, continuing the trace of the caller's span (none when no trace is active).
+        public init(_ event: Event<P>, traceparent: String? = TraceParent.current) {
+            self.event = event
+            self.traceparent = traceparent
+        }
     }
 }
 
@@ -73,12 +96,12 @@ public final class OutboxRelay: Service {
 
     /// - Parameter timeToLive: per event type, how long the broker keeps a published event
     ///   waiting for a consumer before it dead-letters it as `expired` (none by default).
-    public init(context: ServiceContext, timeToLive: [EventType: Duration] = [:], batchSize: Int = 200, pollInterval: Duration = .seconds(1)) {
-        database = context.database
-        broker = context.broker
-        schema = context.schema.name
-        appID = context.settings.service
-        logger = context.logger
+    public init(resources: ServiceResources, timeToLive: [EventType: Duration] = [:], batchSize: Int = 200, pollInterval: Duration = .seconds(1)) {
+        database = resources.database
+        broker = resources.broker
+        schema = resources.schema.name
+        appID = resources.settings.service
+        logger = resources.logger
         self.timeToLive = timeToLive
         self.batchSize = batchSize
         self.pollInterval = pollInterval
@@ -142,24 +165,33 @@ public final class OutboxRelay: Service {
             step.set("the unsent rows")
             var ids: [Int64] = []
             var messages: [OutgoingMessage] = []
+            var spans: [any Span] = []
+            defer { for span in spans { span.end() } }
             let rows = try await transaction.query("""
-                select id, event_id, event_type, exchange, routing_key, body, occurred_at from outbox
+                select id, event_id, event_type, exchange, routing_key, body, occurred_at, traceparent from outbox
                 where sent_at is null order by id limit \(batchSize) for update skip locked
                 """, logger: logger)
-            for try await (id, eventID, type, exchange, routingKey, body, occurredAt) in rows.decode((Int64, UUID, String, String, String, ByteBuffer, Date).self) {
+            for try await (id, eventID, type, exchange, routingKey, body, occurredAt, traceparent) in rows.decode((Int64, UUID, String, String, String, ByteBuffer, Date, String?).self) {
                 ids.append(id)
                 let properties = AMQPProperties(
                     contentType: "application/json", deliveryMode: .persistent,
                     expiration: EventType(rawValue: type).flatMap { timeToLive[$0] }.map { "\($0.wholeMilliseconds)" },
                     messageID: eventID.uuidString.lowercased(), timestamp: occurredAt, type: type, appID: appID
                 )
-                messages.append(OutgoingMessage(body: Data(body.readableBytesView), exchange: exchange, routingKey: routingKey, properties: properties))
+                var message = OutgoingMessage(body: Data(body.readableBytesView), exchange: exchange, routingKey: routingKey, properties: properties)
+                if let traceparent { spans.append(Self.startPublishSpan(continuing: traceparent, for: &message)) }
+                messages.append(message)
             }
             guard !messages.isEmpty else { return 0 }
             let batch = messages
             step.set("publisher confirms")
             let started = ContinuousClock.now
-            try await withTimeout(confirmTimeout) { try await connection.publish(batch) }
+            do {
+                try await withTimeout(confirmTimeout) { try await connection.publish(batch) }
+            } catch {
+                for span in spans { span.recordError(error) }
+                throw error
+            }
             confirmDuration.record(duration: ContinuousClock.now - started)
             let confirmed = Date()
             for message in batch {
@@ -170,6 +202,19 @@ public final class OutboxRelay: Service {
             step.set("the commit")
             return messages.count
         }
+    }
+
+    /// A producer span that continues the trace of the transaction that wrote the row, until
+    /// the broker confirms; `message` carries its `traceparent` (the stored one when spans
+    /// are not recorded, so the trace still goes on).
+    private static func startPublishSpan(continuing traceparent: String, for message: inout OutgoingMessage) -> any Span {
+        let span = startSpan("publish \(message.exchange)", context: TraceParent.context(continuing: traceparent), ofKind: .producer)
+        span.attributes["messaging.system"] = "rabbitmq"
+        span.attributes["messaging.destination.name"] = message.exchange
+        span.attributes["messaging.rabbitmq.destination.routing_key"] = message.routingKey
+        span.attributes["messaging.message.id"] = message.properties.messageID
+        message.properties.headers = [TraceParent.header: .string(TraceParent.value(of: span.context) ?? traceparent)]
+        return span
     }
 
     /// What a relay pass is waiting on, for the slow-pass warning.

@@ -10,7 +10,7 @@ import UnixSignals
 
 /// What a service is built from: its settings, logger, database client, broker connection
 /// and metrics registry. The clients run as the first services of the group.
-public struct ServiceContext: Sendable {
+public struct ServiceResources: Sendable {
     public let settings: ServiceSettings
     public let logger: Logger
     public let database: PostgresClient
@@ -34,7 +34,7 @@ public struct ServiceContext: Sendable {
 }
 
 /// The one way every executable starts: read the configuration (a bad value is one line on
-/// standard error and exit status 2), bootstrap logging and metrics, migrate the schema
+/// standard error and exit status 2), bootstrap logging, metrics and tracing, migrate the schema
 /// (waiting for the database with backoff), then run the database client, the broker
 /// connection and the service's own services in one `ServiceGroup` that shuts down
 /// gracefully on SIGTERM and SIGINT, in reverse order, within a bounded time. A service that
@@ -44,7 +44,7 @@ public enum ServiceMain {
     public static func run(
         service: ServiceIdentity,
         schema makeSchema: () throws -> DatabaseSchema,
-        build: (ServiceContext) throws -> [any Service]
+        build: (ServiceResources) throws -> [any Service]
     ) async {
         let settings: ServiceSettings
         let schema: DatabaseSchema
@@ -57,10 +57,12 @@ public enum ServiceMain {
         let logger = LogBootstrap.bootstrap(settings)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(MetricNames.factory(registry))
-        let context = ServiceContext(settings: settings, logger: logger, metrics: registry, schema: schema)
+        let resources = ServiceResources(settings: settings, logger: logger, metrics: registry, schema: schema)
         let services: [any Service]
         do {
-            services = [context.database, context.broker] + (try build(context))
+            // The span exporter comes first, so it stops last and flushes what the others traced.
+            let traceExport = try TraceExport.bootstrap(settings, logger: logger).map { [$0] } ?? []
+            services = traceExport + [resources.database, resources.broker] + (try build(resources))
         } catch {
             exitOnConfigurationError(service.name, error)
         }

@@ -25,6 +25,9 @@ public struct ServiceSettings: Sendable {
     public let bindAddress: String
     /// Failures to inject, for tests and demos (`FAULT_*`; none by default).
     public let faults: FaultInjection
+    /// Whether spans are exported over OTLP: `OTEL_EXPORTER_OTLP_ENDPOINT` or
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set (swift-otel reads the rest itself).
+    public let exportsTraces: Bool
 
     public init(service identity: ServiceIdentity, environment: EnvironmentVariables = EnvironmentVariables()) throws(ConfigurationError) {
         service = identity.name
@@ -43,5 +46,6 @@ public struct ServiceSettings: Sendable {
         httpPort = try environment.integer(identity.portVariable, default: identity.defaultPort, in: 1...65535)
         bindAddress = environment.string("BIND_ADDRESS", default: "127.0.0.1")
         faults = try FaultInjection(environment: environment)
+        exportsTraces = try TraceExport.isConfigured(in: environment)
     }
 }

@@ -139,15 +139,10 @@ actor Pipeline {
     /// Empty schemas and queues, so every run starts from the same state.
     private func reset() async throws {
         await stopAll()
-        var configuration = PostgresClient.Configuration(host: "127.0.0.1", port: 5432, username: "orders", password: "orders", database: "orders_test", tls: .disable)
-        configuration.options.connectTimeout = .seconds(5)
-        let client = PostgresClient(configuration: configuration)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
+        try await Self.withDatabase { client in
             for schema in ["order_api", "inventory", "notification"] {
                 try await client.query(PostgresQuery(unsafeSQL: "drop schema if exists \(schema) cascade"))
             }
-            group.cancelAll()
         }
         let connection = try await AMQPConnection.connect(AMQPConfiguration(url: Self.rabbitURL, connectionName: "e2e-reset"))
         let fastRetries = try EnvironmentVariables(["RETRY_DELAYS": Self.fastRetryDelays]).durations("RETRY_DELAYS", default: [])
@@ -155,6 +150,21 @@ actor Pipeline {
             try await connection.deleteQueue(queue)
         }
         await connection.close()
+    }
+
+    /// Runs `body` with a client of the test database.
+    static func withDatabase<T: Sendable>(_ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws -> T {
+        var configuration = PostgresClient.Configuration(host: "127.0.0.1", port: 5432, username: "orders", password: "orders", database: "orders_test", tls: .disable)
+        configuration.options.connectTimeout = .seconds(5)
+        let client = PostgresClient(configuration: configuration)
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                await client.run()
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await body(client)
+        }
     }
 
     /// Runs one of the package's executables (or the program at an absolute path) to its end,

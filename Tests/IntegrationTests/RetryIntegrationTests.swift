@@ -67,9 +67,9 @@ struct RetryIntegrationTests {
     static func start(_ handler: ScriptedHandler, schema: DatabaseSchema) async throws -> Running {
         let settings = try ServiceSettings(service: Self.service, environment: environment)
         let logger = Logger(label: "retry-test")
-        let context = ServiceContext(settings: settings, logger: logger, metrics: PrometheusCollectorRegistry(), schema: schema)
-        let (database, broker) = (context.database, context.broker)
-        let consumer = EventConsumer(queue: queue, handler: handler, context: context)
+        let resources = ServiceResources(settings: settings, logger: logger, metrics: PrometheusCollectorRegistry(), schema: schema)
+        let (database, broker) = (resources.database, resources.broker)
+        let consumer = EventConsumer(queue: queue, handler: handler, resources: resources)
         let task = Task {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await database.run() }

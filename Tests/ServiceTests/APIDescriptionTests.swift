@@ -46,11 +46,11 @@ struct APIDescriptionTests {
     @Test("it describes exactly the routes the order-api serves")
     func routes() throws {
         let settings = try ServiceSettings(service: .orderAPI, environment: EnvironmentVariables([:]))
-        let context = ServiceContext(settings: settings, logger: Logger(label: "test"), metrics: PrometheusCollectorRegistry(), schema: OrderAPI.schema)
-        let store = OrderStore(database: context.database, logger: context.logger)
-        let changes = OrderChanges(database: context.database, logger: context.logger)
-        let system = SystemStatus(store: store, broker: context.broker, topology: settings.broker.topology, management: URL(string: "http://127.0.0.1:15672")!)
-        let router = OrderAPI.router(context, store: store, changes: changes, system: system)
+        let resources = ServiceResources(settings: settings, logger: Logger(label: "test"), metrics: PrometheusCollectorRegistry(), schema: OrderAPI.schema)
+        let store = OrderStore(database: resources.database, logger: resources.logger)
+        let changes = OrderChanges(database: resources.database, logger: resources.logger)
+        let system = SystemStatus(store: store, broker: resources.broker, topology: settings.broker.topology, management: URL(string: "http://127.0.0.1:15672")!)
+        let router = OrderAPI.router(resources, store: store, changes: changes, system: system)
 
         let served = Set(router.routes.map { "\("\($0.method)".lowercased()) \($0.path)" })
         let described = Set(Self.paths.flatMap { path, operations in operations.keys.map { "\($0) \(path)" } })
