@@ -198,9 +198,7 @@ struct OrderStore: Sendable {
 
     /// How many events wait in the order-api's outbox to be published.
     func outboxBacklog() async throws -> Int {
-        let rows = try await database.query("select count(*) from outbox where sent_at is null", logger: logger)
-        for try await count in rows.decode(Int.self) { return count }
-        return 0
+        try await Outbox.backlog(in: database, logger: logger)
     }
 
     private func binds(_ orderID: UUID) -> PostgresBindings {

@@ -35,6 +35,13 @@ public enum Outbox {
         ["alter table outbox add column traceparent text"],
     ]
 
+    /// How many rows wait to be published.
+    public static func backlog(in database: PostgresClient, logger: Logger) async throws -> Int {
+        let rows = try await database.query("select count(*) from outbox where sent_at is null", logger: logger)
+        for try await count in rows.decode(Int.self) { return count }
+        return 0
+    }
+
     /// The notification channel the relay listens on.
     static func channel(schema: String) -> String { "outbox_\(schema)" }
 
@@ -205,8 +212,8 @@ public final class OutboxRelay: Service {
     }
 
     /// A producer span that continues the trace of the transaction that wrote the row, until
-    /// the broker confirms; `message` carries its `traceparent` (the stored one when spans
-    /// are not recorded, so the trace still goes on).
+    /// the broker confirms; `message` carries its `traceparent` (without an exporter,
+    /// `TraceParentPassThrough` gives back the stored one).
     private static func startPublishSpan(continuing traceparent: String, for message: inout OutgoingMessage) -> any Span {
         let span = startSpan("publish \(message.exchange)", context: TraceParent.context(continuing: traceparent), ofKind: .producer)
         span.attributes["messaging.system"] = "rabbitmq"
@@ -230,10 +237,7 @@ public final class OutboxRelay: Service {
     private func measureBacklog(every interval: Duration) async {
         let backlog = Gauge(label: "outbox_backlog")
         while !Task.isCancelled {
-            if let rows = try? await database.query("select count(*) from outbox where sent_at is null", logger: logger),
-               let count = try? await rows.collect().first?.decode(Int.self) {
-                backlog.record(count)
-            }
+            if let count = try? await Outbox.backlog(in: database, logger: logger) { backlog.record(count) }
             try? await Task.sleep(for: interval)
         }
     }

@@ -67,7 +67,7 @@ public enum TraceParent {
     /// The `traceparent` that continues `context`, or nil when it holds no span.
     static func value(of context: ServiceContext) -> String? {
         var carrier: [String: String] = [:]
-        InstrumentationSystem.instrument.inject(context, into: &carrier, using: Carrier())
+        InstrumentationSystem.instrument.inject(context, into: &carrier, using: TraceHeaders())
         return carrier[header]
     }
 
@@ -75,15 +75,16 @@ public enum TraceParent {
     static func context(continuing traceparent: String?) -> ServiceContext {
         var context = ServiceContext.topLevel
         if let traceparent {
-            InstrumentationSystem.instrument.extract([header: traceparent], into: &context, using: Carrier())
+            InstrumentationSystem.instrument.extract([header: traceparent], into: &context, using: TraceHeaders())
         }
         return context
     }
+}
 
-    private struct Carrier: Extractor, Injector {
-        func extract(key: String, from carrier: [String: String]) -> String? { carrier[key] }
-        func inject(_ value: String, forKey key: String, into carrier: inout [String: String]) { carrier[key] = value }
-    }
+/// Trace headers held as a plain dictionary, for the instrument to read and write.
+struct TraceHeaders: Extractor, Injector {
+    func extract(key: String, from carrier: [String: String]) -> String? { carrier[key] }
+    func inject(_ value: String, forKey key: String, into carrier: inout [String: String]) { carrier[key] = value }
 }
 
 /// What OpenTelemetry's API does without an SDK: a valid `traceparent` that arrives (on a

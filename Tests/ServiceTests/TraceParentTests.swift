@@ -4,20 +4,15 @@ import Tracing
 
 @Suite("Trace context without an exporter")
 struct TraceParentTests {
-    private struct Headers: Extractor, Injector {
-        func extract(key: String, from carrier: [String: String]) -> String? { carrier[key] }
-        func inject(_ value: String, forKey key: String, into carrier: inout [String: String]) { carrier[key] = value }
-    }
-
     private let valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
     /// What goes out after `incoming` came in, through `TraceParentPassThrough`.
     private func passedOn(_ incoming: [String: String]) -> [String: String] {
         let instrument = TraceParentPassThrough()
         var context = ServiceContext.topLevel
-        instrument.extract(incoming, into: &context, using: Headers())
+        instrument.extract(incoming, into: &context, using: TraceHeaders())
         var outgoing: [String: String] = [:]
-        instrument.inject(context, into: &outgoing, using: Headers())
+        instrument.inject(context, into: &outgoing, using: TraceHeaders())
         return outgoing
     }
 
