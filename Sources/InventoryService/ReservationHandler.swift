@@ -9,6 +9,12 @@ import ServiceRuntime
 struct ReservationHandler: EventHandler {
     let schema: String
 
+    /// Several orders for the same items in concurrent transactions: each takes its stock
+    /// rows in item order.
+    func lock(_ events: [OrderEvent], on transaction: PostgresConnection, logger: Logger) async throws {
+        try await StockLedger.lock(items: Set(events.compactMap(\.item)), on: transaction, logger: logger)
+    }
+
     func handle(_ event: OrderEvent, delivery: AMQPDelivery, transaction: PostgresConnection, logger: Logger) async throws {
         guard case .orderPlaced(let placed) = event else {
             throw UnprocessableEvent("inventory-worker handles OrderPlaced, not \(event.eventType.rawValue)")

@@ -55,24 +55,39 @@ public enum StockLedger {
             """, logger: logger)
         guard try await claimed.hasRows() else { return .alreadyDecided }
 
-        let updated = try await connection.query("""
-            update stock set available = available - \(line.quantity), reserved = reserved + \(line.quantity)
-            where item = \(line.item) and available >= \(line.quantity) returning item
+        // Takes the stock if enough is available, and records the outcome.
+        let decided = try await connection.query("""
+            with taken as (
+                update stock set available = available - \(line.quantity), reserved = reserved + \(line.quantity)
+                where item = \(line.item) and available >= \(line.quantity) returning item
+            )
+            update reservations set
+                outcome = case when exists (select 1 from taken) then 'reserved' else 'failed' end,
+                reason = case
+                    when exists (select 1 from taken) then null
+                    when exists (select 1 from stock where item = \(line.item)) then \(InventoryFailureReason.insufficientStock.rawValue)
+                    else \(InventoryFailureReason.unknownItem.rawValue)
+                end
+            where order_id = \(orderID) returning reason
             """, logger: logger)
-        let decision: Decision
-        if try await updated.hasRows() {
-            decision = .reserved
-        } else {
-            let known = try await connection.query("select item from stock where item = \(line.item)", logger: logger).hasRows()
-            decision = .failed(known ? .insufficientStock : .unknownItem)
+        for try await reason in decided.decode(String?.self) {
+            return reason.flatMap(InventoryFailureReason.init(rawValue:)).map(Decision.failed) ?? .reserved
         }
-        let (outcome, reason): (String, String?) = switch decision {
-        case .reserved: ("reserved", nil)
-        case .failed(let why): ("failed", why.rawValue)
-        case .alreadyDecided: ("pending", nil)
-        }
-        try await connection.query("update reservations set outcome = \(outcome), reason = \(reason) where order_id = \(orderID)", logger: logger)
-        return decision
+        throw ClaimLost(orderID: orderID)
+    }
+
+    /// The reservation claimed earlier in the transaction was not there to decide: a bug,
+    /// retried like any transient failure.
+    struct ClaimLost: Error, CustomStringConvertible {
+        let orderID: UUID
+        var description: String { "the reservation claimed for order \(orderID) is gone" }
+    }
+
+    /// Locks the stock rows of `items` for the caller's transaction, in item order, so that
+    /// transactions taking several of them cannot deadlock.
+    static func lock(items: Set<String>, on connection: PostgresConnection, logger: Logger) async throws {
+        guard items.count > 1 else { return }  // one row: nothing to order
+        try await connection.query("select item from stock where item = any(\(items.sorted())) order by item for update", logger: logger)
     }
 
     static func items(_ database: PostgresClient) async throws -> [Item] {

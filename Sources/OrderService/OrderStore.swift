@@ -41,7 +41,7 @@ struct OrderStore: Sendable {
     let database: PostgresClient
     let logger: Logger
     /// Orders without an idempotency key that arrive together are stored together.
-    private let placements: Batcher<Outbox.Entry<OrderPlaced>>
+    private let placements: Batcher<Outbox.Entry<OrderPlaced>, Void>
 
     init(database: PostgresClient, logger: Logger) {
         self.database = database
@@ -52,6 +52,7 @@ struct OrderStore: Sendable {
                     try await Self.insert(placed, on: transaction, logger: logger)
                 }
             }
+            return placed.map { _ in () }
         }
     }
 
@@ -110,20 +111,20 @@ struct OrderStore: Sendable {
         ))
     }
 
-    /// The orders, their first history steps and their outbox rows, with three statements.
+    /// The orders, their first history steps and their outbox rows, with two statements.
     private static func insert(_ placed: [Outbox.Entry<OrderPlaced>], on transaction: PostgresConnection, logger: Logger) async throws {
         let events = placed.map(\.event)
         let ids = events.map(\.metadata.orderID)
         let times = events.map(\.metadata.timestamp)
         let (users, items, quantities) = (events.map(\.payload.userID), events.map(\.payload.item), events.map(\.payload.quantity))
         try await transaction.query("""
-            insert into orders (order_id, user_id, item, quantity, status, created_at, updated_at)
-            select id, user_id, item, quantity, 'accepted', at, at
-            from unnest(\(ids)::uuid[], \(users)::text[], \(items)::text[], \(quantities)::int8[], \(times)::timestamptz[]) as o(id, user_id, item, quantity, at)
-            """, logger: logger)
-        try await transaction.query("""
-            insert into order_history (order_id, status, at, detail)
-            select id, 'accepted', at, 'order received' from unnest(\(ids)::uuid[], \(times)::timestamptz[]) as o(id, at)
+            with placed as (
+                insert into orders (order_id, user_id, item, quantity, status, created_at, updated_at)
+                select id, user_id, item, quantity, 'accepted', at, at
+                from unnest(\(ids)::uuid[], \(users)::text[], \(items)::text[], \(quantities)::int8[], \(times)::timestamptz[]) as o(id, user_id, item, quantity, at)
+                returning order_id, created_at
+            )
+            insert into order_history (order_id, status, at, detail) select order_id, 'accepted', created_at, 'order received' from placed
             """, logger: logger)
         try await Outbox.enqueue(placed, schema: schema.name, on: transaction, logger: logger)
     }
@@ -224,28 +225,42 @@ struct OrderStore: Sendable {
             logger.info("late or repeated status event; the order stays as it is", metadata: ["status": "\(current.rawValue)", "event_status": "\(status.rawValue)"])
             return
         }
-        try await transaction.query(
-            "update orders set status = \(status.rawValue), reason = \(reason), updated_at = now() where order_id = \(orderID)", logger: logger
+        try await change(
+            "update orders set status = \(status.rawValue), reason = \(reason), updated_at = now() where order_id = \(orderID) returning order_id",
+            step: status.rawValue, detail: detail, at: time, on: transaction, logger: logger
         )
-        try await record(orderID, step: status.rawValue, detail: detail, at: time, on: transaction, logger: logger)
+    }
+
+    /// Locks these orders' rows for the caller's transaction, in id order, so that
+    /// transactions taking several of them cannot deadlock.
+    func lock(_ orderIDs: Set<UUID>, on transaction: PostgresConnection, logger: Logger) async throws {
+        guard orderIDs.count > 1 else { return }  // one row: nothing to order
+        try await transaction.query("select 1 from orders where order_id = any(\(Array(orderIDs))) order by order_id for update", logger: logger)
     }
 
     /// Sets `notified_at` once; a repeated notification changes nothing.
     func markNotified(_ orderID: UUID, at time: Date, detail: String, on transaction: PostgresConnection, logger: Logger) async throws {
-        let rows = try await transaction.query(
-            "update orders set notified_at = \(time), updated_at = now() where order_id = \(orderID) and notified_at is null returning order_id", logger: logger
+        try await change(
+            "update orders set notified_at = \(time), updated_at = now() where order_id = \(orderID) and notified_at is null returning order_id",
+            step: "notified", detail: detail, at: time, on: transaction, logger: logger
         )
-        var changed = false
-        for try await _ in rows { changed = true }
-        guard changed else { return }
-        try await record(orderID, step: "notified", detail: detail, at: time, on: transaction, logger: logger)
     }
 
-    private func record(_ orderID: UUID, step: String, detail: String, at time: Date, on transaction: PostgresConnection, logger: Logger) async throws {
-        try await transaction.query(
-            "insert into order_history (order_id, status, at, detail) values (\(orderID), \(step), \(time), \(detail))", logger: logger
-        )
-        try await transaction.query("select pg_notify(\(Self.changesChannel), \(orderID.uuidString.lowercased()))", logger: logger)
+    /// Runs `update` (an `update orders … returning order_id`) and, for the order it changed,
+    /// records the step and announces the change: one statement, one round trip.
+    private func change(_ update: PostgresQuery, step: String, detail: String, at time: Date, on transaction: PostgresConnection, logger: Logger) async throws {
+        var binds = update.binds
+        let first = binds.count + 1
+        binds.append(step)
+        binds.append(time)
+        binds.append(detail)
+        binds.append(Self.changesChannel)
+        let sql = """
+            with changed as (\(update.sql)),
+            step as (insert into order_history (order_id, status, at, detail) select order_id, $\(first), $\(first + 1), $\(first + 2) from changed)
+            select pg_notify($\(first + 3), order_id::text) from changed
+            """
+        try await transaction.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
     }
 }
 

@@ -10,6 +10,12 @@ import ServiceRuntime
 struct StatusProjection: EventHandler {
     let store: OrderStore
 
+    /// Several events for the same orders in concurrent transactions: each takes its order
+    /// rows in id order.
+    func lock(_ events: [OrderEvent], on transaction: PostgresConnection, logger: Logger) async throws {
+        try await store.lock(Set(events.map(\.metadata.orderID)), on: transaction, logger: logger)
+    }
+
     func handle(_ event: OrderEvent, delivery: AMQPDelivery, transaction: PostgresConnection, logger: Logger) async throws {
         let orderID = event.metadata.orderID
         let time = event.metadata.timestamp

@@ -8,18 +8,25 @@ public import ServiceLifecycle
 import Tracing
 
 /// What a service does with one event, inside the transaction that also records the
-/// event as processed.
+/// event as processed. A transaction may hold several events.
 public protocol EventHandler: Sendable {
     /// Whether handling this delivery is recorded under its `event_id`, so that a redelivery is
     /// acknowledged without effect (the default). A handler whose effect is idempotent by
     /// itself, and that may rightly see the same `event_id` again, answers false.
     func recordsProcessed(_ event: OrderEvent, delivery: AMQPDelivery) -> Bool
 
+    /// Called first in each transaction with the events it is about to handle: a handler whose
+    /// events contend for the same rows locks them here, in one fixed order, so that
+    /// transactions handling several events at once cannot deadlock. Does nothing by default.
+    func lock(_ events: [OrderEvent], on transaction: PostgresConnection, logger: Logger) async throws
+
     func handle(_ event: OrderEvent, delivery: AMQPDelivery, transaction: PostgresConnection, logger: Logger) async throws
 }
 
 extension EventHandler {
     public func recordsProcessed(_ event: OrderEvent, delivery: AMQPDelivery) -> Bool { true }
+
+    public func lock(_ events: [OrderEvent], on transaction: PostgresConnection, logger: Logger) async throws {}
 }
 
 /// Thrown by a handler for an event it can never process; the event is dead-lettered.
@@ -29,8 +36,10 @@ public struct UnprocessableEvent: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// Consumes one queue with manual acks: decode → handle inside one transaction that also
-/// records the event id → ack. A duplicate is acknowledged without effect.
+/// Consumes one queue with manual acks: decode → handle inside a transaction that also
+/// records the event id → ack. A duplicate is acknowledged without effect. The deliveries in
+/// flight at the same moment share their transactions (`EventTransactions`), at most two at
+/// once, so that a busy queue costs one commit per batch rather than per event.
 ///
 /// Failures never block the queue:
 /// - a message that cannot be decoded, or that the handler declares unprocessable, is
@@ -44,9 +53,8 @@ public struct UnprocessableEvent: Error, CustomStringConvertible {
 /// it. On graceful shutdown the consumer stops, finishes and acks the work in flight, then ends.
 public final class EventConsumer: Service {
     private let queue: String
-    private let handler: any EventHandler
+    private let transactions: Batcher<PendingEvent, Result<Bool, any Error>>
     private let broker: ReconnectingConnection
-    private let database: PostgresClient
     private let settings: ServiceSettings
     private let logger: Logger
     /// How long handling a delivery took, its transaction included, whatever the outcome.
@@ -61,9 +69,9 @@ public final class EventConsumer: Service {
 
     public init(queue: String, handler: any EventHandler, resources: ServiceResources) {
         self.queue = queue
-        self.handler = handler
+        let handling = EventTransactions(handler: handler, database: resources.database, faults: resources.settings.faults, logger: resources.logger)
+        transactions = Batcher(maximumBatch: resources.settings.concurrency, maximumWriters: 2) { await handling.handle($0) }
         broker = resources.broker
-        database = resources.database
         settings = resources.settings
         logger = resources.logger
         handlerDuration = Timer(label: "consumer_handler_duration_seconds", dimensions: [("queue", queue)])
@@ -147,17 +155,10 @@ public final class EventConsumer: Service {
         logger[metadataKey: "event_id"] = "\(event.metadata.eventID.uuidString.lowercased())"
         span.attributes["order_id"] = event.metadata.orderID.uuidString.lowercased()
         do {
-            let (handler, faults) = (self.handler, settings.faults)
             let started = ContinuousClock.now
             defer { handlerDuration.record(duration: ContinuousClock.now - started) }
-            let applied = try await database.withTransaction(logger: logger) { transaction in
-                try faults.inject(into: event)
-                if handler.recordsProcessed(event, delivery: delivery) {
-                    guard try await ProcessedEvents.record(event.metadata.eventID, on: transaction, logger: logger) else { return false }
-                }
-                try await handler.handle(event, delivery: delivery, transaction: transaction, logger: logger)
-                return true
-            }
+            let pending = PendingEvent(event: event, delivery: delivery, context: ServiceContext.current ?? .topLevel, logger: logger)
+            let applied = try await transactions.submit(pending).get()
             if !applied { logger.info("duplicate event acknowledged without effect", metadata: ["event_type": "\(event.eventType.rawValue)"]) }
             try? delivery.ack()
             count(applied ? "acked" : "duplicate")

@@ -51,7 +51,8 @@ public enum Outbox {
         try await enqueue([Entry(event)], schema: schema, on: connection, logger: logger)
     }
 
-    /// Adds `entries` to the outbox, in this order, with one statement.
+    /// Adds `entries` to the outbox, in this order, and wakes the relays at commit, with one
+    /// statement.
     public static func enqueue<P: EventPayload>(_ entries: [Entry<P>], schema: String, on connection: PostgresConnection, logger: Logger) async throws {
         let type = P.eventType
         let ids = entries.map(\.event.metadata.eventID)
@@ -59,13 +60,15 @@ public enum Outbox {
         // Empty for none: PostgresNIO binds no arrays of optionals.
         let (times, traceparents) = (entries.map(\.event.metadata.timestamp), entries.map { $0.traceparent ?? "" })
         try await connection.query("""
-            insert into outbox (event_id, event_type, exchange, routing_key, body, occurred_at, traceparent)
-            select id, \(type.rawValue), \(type.exchange), \(type.routingKey), body, at, nullif(traceparent, '')
-            from unnest(\(ids)::uuid[], \(bodies)::bytea[], \(times)::timestamptz[], \(traceparents)::text[])
-                with ordinality as event(id, body, at, traceparent, position)
-            order by position
+            with added as (
+                insert into outbox (event_id, event_type, exchange, routing_key, body, occurred_at, traceparent)
+                select id, \(type.rawValue), \(type.exchange), \(type.routingKey), body, at, nullif(traceparent, '')
+                from unnest(\(ids)::uuid[], \(bodies)::bytea[], \(times)::timestamptz[], \(traceparents)::text[])
+                    with ordinality as event(id, body, at, traceparent, position)
+                order by position
+            )
+            select pg_notify(\(channel(schema: schema)), '')
             """, logger: logger)
-        try await connection.query("select pg_notify(\(channel(schema: schema)), '')", logger: logger)
     }
 
     /// An event on its way out, with the trace its publication continues.

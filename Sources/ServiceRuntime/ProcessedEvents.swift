@@ -10,12 +10,17 @@ public enum ProcessedEvents {
         "create index processed_events_processed_at on processed_events (processed_at)",
     ]
 
-    /// Records `eventID`; false when it was recorded before (the event is a duplicate).
-    public static func record(_ eventID: UUID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        let rows = try await connection.query(
-            "insert into processed_events (event_id) values (\(eventID)) on conflict do nothing returning event_id", logger: logger
-        )
-        for try await _ in rows { return true }
-        return false
+    /// Records `eventIDs`; returns those recorded now, leaving out the ones recorded before
+    /// (duplicates). Rows are taken in id order, so two transactions recording the same ids
+    /// cannot deadlock.
+    public static func record(_ eventIDs: Set<UUID>, on connection: PostgresConnection, logger: Logger) async throws -> Set<UUID> {
+        guard !eventIDs.isEmpty else { return [] }
+        let rows = try await connection.query("""
+            insert into processed_events (event_id) select id from unnest(\(Array(eventIDs))::uuid[]) as event(id) order by id
+            on conflict do nothing returning event_id
+            """, logger: logger)
+        var recorded = Set<UUID>()
+        for try await eventID in rows.decode(UUID.self) { recorded.insert(eventID) }
+        return recorded
     }
 }

@@ -1,0 +1,69 @@
+import AMQPClient
+import Logging
+import OrderEvents
+import PostgresNIO
+import Tracing
+
+/// A decoded delivery on its way into a transaction, with the trace and the logger it is
+/// handled in.
+struct PendingEvent: Sendable {
+    let event: OrderEvent
+    let delivery: AMQPDelivery
+    let context: ServiceContext
+    let logger: Logger
+}
+
+/// Handles events in database transactions, several in one: a transaction records its
+/// events as processed, lets the handler lock what they contend for, then handles each new
+/// one. When a shared transaction fails, its events are handled again, each in a transaction
+/// of its own, so that a failing event fails alone and the others do not wait for it.
+struct EventTransactions: Sendable {
+    let handler: any EventHandler
+    let database: PostgresClient
+    let faults: FaultInjection
+    let logger: Logger
+
+    /// Per event, in order: whether it had an effect (false for a duplicate), or why it failed.
+    func handle(_ events: [PendingEvent]) async -> [Result<Bool, any Error>] {
+        if events.count > 1 {
+            do {
+                return try await handleTogether(events).map { .success($0) }
+            } catch {
+                logger.debug("a shared transaction failed; handling its events one by one", metadata: ["events": "\(events.count)", "error": "\(error)"])
+            }
+        }
+        return await withTaskGroup(of: (Int, Result<Bool, any Error>).self) { group in
+            for (index, event) in events.enumerated() {
+                group.addTask {
+                    do {
+                        return (index, .success(try await handleTogether([event])[0]))
+                    } catch {
+                        return (index, .failure(error))
+                    }
+                }
+            }
+            var results = [Result<Bool, any Error>](repeating: .success(false), count: events.count)
+            for await (index, result) in group { results[index] = result }
+            return results
+        }
+    }
+
+    /// Handles `events` in one transaction; per event, whether it had an effect.
+    private func handleTogether(_ events: [PendingEvent]) async throws -> [Bool] {
+        try await database.withTransaction(logger: logger) { transaction in
+            for pending in events { try faults.inject(into: pending.event) }
+            let recorded = events.filter { handler.recordsProcessed($0.event, delivery: $0.delivery) }.map(\.event.metadata.eventID)
+            var new = try await ProcessedEvents.record(Set(recorded), on: transaction, logger: logger)
+            // An event is new once: a second copy of it in the same batch is a duplicate too.
+            let applies = events.map { !handler.recordsProcessed($0.event, delivery: $0.delivery) || new.remove($0.event.metadata.eventID) != nil }
+            let applying = zip(events, applies).filter(\.1).map(\.0)
+            try await handler.lock(applying.map(\.event), on: transaction, logger: logger)
+            for pending in applying {
+                try await ServiceContext.withValue(pending.context) {
+                    try await handler.handle(pending.event, delivery: pending.delivery, transaction: transaction, logger: pending.logger)
+                }
+            }
+            return applies
+        }
+    }
+}
