@@ -22,7 +22,7 @@ public enum InventoryWorker {
         return [
             OutboxRelay(resources: resources),
             RetentionService(database: database, retention: settings.retention, logger: logger),
-            EventConsumer(queue: Queues.orderEvents, handler: ReservationHandler(schema: resources.schema.name), resources: resources),
+            EventConsumer(queue: Queues.orderEvents, handler: ReservationHandler(), resources: resources),
             Application(router: router, configuration: settings.httpConfiguration, logger: logger),
         ]
     }

@@ -8,10 +8,9 @@ import ServiceRuntime
 /// Notifies the customer of each inventory outcome, records it, and emits `NotificationSent`
 /// through the outbox, in the consumer's transaction.
 struct NotificationHandler: EventHandler {
-    let schema: String
     let notifier: any Notifier
 
-    func handle(_ event: OrderEvent, delivery: AMQPDelivery, transaction: PostgresConnection, logger: Logger) async throws {
+    func handle(_ event: OrderEvent, delivery: AMQPDelivery, transaction: PostgresConnection, outbox: PendingOutbox, logger: Logger) async throws {
         let notification: Notification
         switch event {
         case .inventoryReserved(let reserved):
@@ -38,6 +37,6 @@ struct NotificationHandler: EventHandler {
             metadata: EventMetadata(orderID: notification.orderID, causationID: notification.notificationID),
             payload: NotificationSent(userID: notification.userID, channel: notifier.channel, outcome: notification.outcome)
         )
-        try await Outbox.enqueue(sent, schema: schema, on: transaction, logger: logger)
+        outbox.add(sent)
     }
 }

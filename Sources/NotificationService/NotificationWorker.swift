@@ -32,7 +32,7 @@ public enum NotificationWorker {
         return [
             OutboxRelay(resources: resources),
             RetentionService(database: database, retention: settings.retention, logger: logger),
-            EventConsumer(queue: Queues.inventoryEvents, handler: NotificationHandler(schema: schema.name, notifier: notifier), resources: resources),
+            EventConsumer(queue: Queues.inventoryEvents, handler: NotificationHandler(notifier: notifier), resources: resources),
             Application(router: router, configuration: settings.httpConfiguration, logger: logger),
         ]
     }

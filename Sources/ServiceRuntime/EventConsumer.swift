@@ -8,7 +8,8 @@ public import ServiceLifecycle
 import Tracing
 
 /// What a service does with one event, inside the transaction that also records the
-/// event as processed. A transaction may hold several events.
+/// event as processed. A transaction may hold several events; the events a handler emits go
+/// to `outbox`, which is written before the commit.
 public protocol EventHandler: Sendable {
     /// Whether handling this delivery is recorded under its `event_id`, so that a redelivery is
     /// acknowledged without effect (the default). A handler whose effect is idempotent by
@@ -20,7 +21,7 @@ public protocol EventHandler: Sendable {
     /// transactions handling several events at once cannot deadlock. Does nothing by default.
     func lock(_ events: [OrderEvent], on transaction: PostgresConnection, logger: Logger) async throws
 
-    func handle(_ event: OrderEvent, delivery: AMQPDelivery, transaction: PostgresConnection, logger: Logger) async throws
+    func handle(_ event: OrderEvent, delivery: AMQPDelivery, transaction: PostgresConnection, outbox: PendingOutbox, logger: Logger) async throws
 }
 
 extension EventHandler {
@@ -69,7 +70,7 @@ public final class EventConsumer: Service {
 
     public init(queue: String, handler: any EventHandler, resources: ServiceResources) {
         self.queue = queue
-        let handling = EventTransactions(handler: handler, database: resources.database, faults: resources.settings.faults, logger: resources.logger)
+        let handling = EventTransactions(handler: handler, database: resources.database, schema: resources.schema.name, faults: resources.settings.faults, logger: resources.logger)
         transactions = Batcher(maximumBatch: resources.settings.concurrency, maximumWriters: 2) { await handling.handle($0) }
         broker = resources.broker
         settings = resources.settings

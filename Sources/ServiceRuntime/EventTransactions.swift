@@ -14,12 +14,13 @@ struct PendingEvent: Sendable {
 }
 
 /// Handles events in database transactions, several in one: a transaction records its
-/// events as processed, lets the handler lock what they contend for, then handles each new
-/// one. When a shared transaction fails, its events are handled again, each in a transaction
+/// events as processed, lets the handler lock what they contend for, handles each new one,
+/// and writes the events they emit to the outbox with one statement. When a shared transaction fails, its events are handled again, each in a transaction
 /// of its own, so that a failing event fails alone and the others do not wait for it.
 struct EventTransactions: Sendable {
     let handler: any EventHandler
     let database: PostgresClient
+    let schema: String
     let faults: FaultInjection
     let logger: Logger
 
@@ -58,11 +59,14 @@ struct EventTransactions: Sendable {
             let applies = events.map { !handler.recordsProcessed($0.event, delivery: $0.delivery) || new.remove($0.event.metadata.eventID) != nil }
             let applying = zip(events, applies).filter(\.1).map(\.0)
             try await handler.lock(applying.map(\.event), on: transaction, logger: logger)
+            let outbox = PendingOutbox()
             for pending in applying {
                 try await ServiceContext.withValue(pending.context) {
-                    try await handler.handle(pending.event, delivery: pending.delivery, transaction: transaction, logger: pending.logger)
+                    try await handler.handle(pending.event, delivery: pending.delivery, transaction: transaction, outbox: outbox, logger: pending.logger)
                 }
             }
+            let emitted = outbox.take()
+            if !emitted.isEmpty { try await Outbox.insert(emitted, schema: schema, on: transaction, logger: logger) }
             return applies
         }
     }

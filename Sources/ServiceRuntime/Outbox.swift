@@ -45,26 +45,26 @@ public enum Outbox {
     /// The notification channel the relay listens on.
     static func channel(schema: String) -> String { "outbox_\(schema)" }
 
-    /// Adds `event` to the outbox within the caller's transaction, continuing the current
-    /// trace, and wakes the relays at commit.
-    public static func enqueue<P: EventPayload>(_ event: Event<P>, schema: String, on connection: PostgresConnection, logger: Logger) async throws {
-        try await enqueue([Entry(event)], schema: schema, on: connection, logger: logger)
+    /// Adds `entries` to the outbox within the caller's transaction, in this order, and wakes
+    /// the relays at commit.
+    public static func enqueue<P: EventPayload>(_ entries: [Entry<P>], schema: String, on connection: PostgresConnection, logger: Logger) async throws {
+        try await insert(entries.map(\.row), schema: schema, on: connection, logger: logger)
     }
 
-    /// Adds `entries` to the outbox, in this order, and wakes the relays at commit, with one
-    /// statement.
-    public static func enqueue<P: EventPayload>(_ entries: [Entry<P>], schema: String, on connection: PostgresConnection, logger: Logger) async throws {
-        let type = P.eventType
-        let ids = entries.map(\.event.metadata.eventID)
-        let bodies = entries.map { ByteBuffer(bytes: $0.event.encoded()) }
+    /// Adds `rows`, in this order, and wakes the relays at commit, with one statement.
+    static func insert(_ rows: [Row], schema: String, on connection: PostgresConnection, logger: Logger) async throws {
+        let ids = rows.map(\.eventID)
+        let (types, exchanges, routingKeys) = (rows.map(\.type.rawValue), rows.map(\.type.exchange), rows.map(\.type.routingKey))
         // Empty for none: PostgresNIO binds no arrays of optionals.
-        let (times, traceparents) = (entries.map(\.event.metadata.timestamp), entries.map { $0.traceparent ?? "" })
+        let (bodies, times, traceparents) = (rows.map(\.body), rows.map(\.occurredAt), rows.map { $0.traceparent ?? "" })
         try await connection.query("""
             with added as (
                 insert into outbox (event_id, event_type, exchange, routing_key, body, occurred_at, traceparent)
-                select id, \(type.rawValue), \(type.exchange), \(type.routingKey), body, at, nullif(traceparent, '')
-                from unnest(\(ids)::uuid[], \(bodies)::bytea[], \(times)::timestamptz[], \(traceparents)::text[])
-                    with ordinality as event(id, body, at, traceparent, position)
+                select id, type, exchange, routing_key, body, at, nullif(traceparent, '')
+                from unnest(
+                    \(ids)::uuid[], \(types)::text[], \(exchanges)::text[], \(routingKeys)::text[],
+                    \(bodies)::bytea[], \(times)::timestamptz[], \(traceparents)::text[]
+                ) with ordinality as event(id, type, exchange, routing_key, body, at, traceparent, position)
                 order by position
             )
             select pg_notify(\(channel(schema: schema)), '')
@@ -80,6 +80,39 @@ public enum Outbox {
         public init(_ event: Event<P>, traceparent: String? = TraceParent.current) {
             self.event = event
             self.traceparent = traceparent
+        }
+
+        var row: Row {
+            Row(eventID: event.metadata.eventID, type: P.eventType, body: ByteBuffer(bytes: event.encoded()), occurredAt: event.metadata.timestamp, traceparent: traceparent)
+        }
+    }
+
+    /// One outbox row, of any event type.
+    struct Row: Sendable {
+        let eventID: UUID
+        let type: EventType
+        let body: ByteBuffer
+        let occurredAt: Date
+        let traceparent: String?
+    }
+}
+
+/// The events a consumer's transaction emits: its handlers add them as they go, and the
+/// runtime writes them all to the outbox with one statement before the commit.
+public final class PendingOutbox: Sendable {
+    private let rows = Mutex<[Outbox.Row]>([])
+
+    /// Emits `event` when the transaction commits, continuing the current trace.
+    public func add<P: EventPayload>(_ event: Event<P>) {
+        let row = Outbox.Entry(event).row
+        rows.withLock { $0.append(row) }
+    }
+
+    /// What was added, in order; empties the buffer.
+    func take() -> [Outbox.Row] {
+        rows.withLock { rows in
+            defer { rows = [] }
+            return rows
         }
     }
 }

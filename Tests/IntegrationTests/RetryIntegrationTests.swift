@@ -40,7 +40,7 @@ struct RetryIntegrationTests {
             self.unprocessable = unprocessable
         }
 
-        func handle(_ event: OrderEvent, delivery: AMQPDelivery, transaction: PostgresConnection, logger: Logger) async throws {
+        func handle(_ event: OrderEvent, delivery: AMQPDelivery, transaction: PostgresConnection, outbox: PendingOutbox, logger: Logger) async throws {
             let id = event.metadata.eventID
             if unprocessable.contains(id) {
                 attempts.withLock { $0.append(Attempt(eventID: id, succeeded: false, at: .now)) }
