@@ -161,6 +161,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 postgres,
+                tracing,
             ],
             swiftSettings: swiftSettings
         ),

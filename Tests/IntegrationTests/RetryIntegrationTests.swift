@@ -8,6 +8,7 @@ import Prometheus
 import Synchronization
 import TestSupport
 import Testing
+import Tracing
 
 /// `EventConsumer`'s failure paths against the real broker and database, with a handler that
 /// fails on cue: retries wait in the broker's retry queues, and give up after MAX_ATTEMPTS.
@@ -26,7 +27,8 @@ struct RetryIntegrationTests {
     static let service = ServiceIdentity(name: "retry-test", portVariable: "PORT", defaultPort: 1)
 
     /// Fails each event's first `failures[event_id]` attempts, and declares the `unprocessable`
-    /// ones so; records every attempt.
+    /// ones so; records every attempt, and each success as a row in `effects` (which commits
+    /// only with the consumer's transaction).
     final class ScriptedHandler: EventHandler {
         struct Attempt { let eventID: UUID; let succeeded: Bool; let at: ContinuousClock.Instant }
         struct Unavailable: Error {}
@@ -53,6 +55,7 @@ struct RetryIntegrationTests {
                 return fails
             }
             if failed { throw Unavailable() }
+            try await transaction.query("insert into effects (event_id) values (\(id))", logger: logger)
         }
 
         func attempts(of id: UUID) -> [Attempt] { attempts.withLock { $0.filter { $0.eventID == id } } }
@@ -92,7 +95,7 @@ struct RetryIntegrationTests {
 
     /// A clean queue, DLQ and schema, and a connection for the test's own calls.
     static func prepare() async throws -> (AMQPConnection, DatabaseSchema) {
-        let schema = DatabaseSchema(name: "retry_test", migrations: [])
+        let schema = DatabaseSchema(name: "retry_test", migrations: [["create table effects (event_id uuid not null)"]])
         let settings = try ServiceSettings(service: Self.service, environment: environment)
         let database = settings.database.client(schema: "public", logger: Logger(label: "retry-test"))
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -106,6 +109,53 @@ struct RetryIntegrationTests {
             try await connection.purgeQueue(name)
         }
         return (connection, schema)
+    }
+
+    /// How many times each event took effect (committed rows in `effects`).
+    static func effects() async throws -> [UUID: Int] {
+        let settings = try ServiceSettings(service: Self.service, environment: environment)
+        let database = settings.database.client(schema: "retry_test", logger: Logger(label: "retry-test"))
+        return try await withThrowingTaskGroup(of: Void.self, returning: [UUID: Int].self) { group in
+            group.addTask { await database.run() }
+            defer { group.cancelAll() }
+            var effects: [UUID: Int] = [:]
+            for try await (id, count) in try await database.query("select event_id, count(*) from effects group by event_id").decode((UUID, Int).self) {
+                effects[id] = count
+            }
+            return effects
+        }
+    }
+
+    @Test("a failing event in a shared transaction fails alone: the others are handled again, each in its own transaction, and each takes effect once")
+    func sharedTransaction() async throws {
+        let (connection, schema) = try await Self.prepare()
+        let steady = (0..<7).map { _ in Self.event() }
+        let flaky = Self.event()
+        let events = steady + [flaky]
+        for event in events { try await Self.publish(event, on: connection) }
+        var deliveries: [AMQPDelivery] = []
+        for _ in events { deliveries.append(try #require(try await connection.get(queue: Self.queue))) }
+
+        let handler = ScriptedHandler(failures: [flaky.metadata.eventID: 2])
+        let settings = try ServiceSettings(service: Self.service, environment: Self.environment)
+        let logger = Logger(label: "retry-test")
+        let database = settings.database.client(schema: schema.name, logger: logger)
+        let outcomes = try await withThrowingTaskGroup(of: Void.self, returning: [Result<Bool, any Error>].self) { group in
+            group.addTask { await database.run() }
+            defer { group.cancelAll() }
+            try await schema.migrate(database, logger: logger)
+            let transactions = EventTransactions(handler: handler, database: database, schema: schema.name, faults: settings.faults, logger: logger)
+            return await transactions.handle(zip(events, deliveries).map { event, delivery in
+                PendingEvent(event: .inventoryReserved(event), delivery: delivery, context: .topLevel, logger: logger)
+            })
+        }
+        for delivery in deliveries { try delivery.ack() }
+
+        #expect(outcomes.map { (try? $0.get()) == true } == steady.map { _ in true } + [false])
+        #expect(try await Self.effects() == Dictionary(uniqueKeysWithValues: steady.map { ($0.metadata.eventID, 1) }))
+        // Each was handled in the shared transaction, which rolled back, then alone.
+        for event in events { #expect(handler.attempts(of: event.metadata.eventID).count == 2) }
+        await connection.close()
     }
 
     @Test("a handler failing twice succeeds after two delayed retries, once; other messages pass while it waits, and a restart loses nothing")
