@@ -133,6 +133,10 @@ public final class OutboxRelay: Service {
     /// How long a batch may wait for its confirms while its rows stay locked; a broker that
     /// stops confirming (a resource alarm, say) then gets the batch again later.
     private let confirmTimeout: Duration = .seconds(15)
+    /// How long a whole pass may take. After PostgreSQL came back, a connection request made
+    /// while it was down has been seen to wait in PostgresNIO's pool for a minute while new
+    /// requests were served; a pass that gives up asks again.
+    private let passTimeout: Duration = .seconds(30)
     /// Publisher-confirm latency of a batch, and each event's time from commit to confirm.
     private let confirmDuration = Timer(label: "outbox_publish_confirm_duration_seconds")
     private let relayLag = Timer(label: "outbox_relay_lag_seconds")
@@ -173,13 +177,14 @@ public final class OutboxRelay: Service {
     }
 
     /// Publishes one batch; returns how many rows it sent (0 on failure, after logging). A
-    /// pass that takes longer than 10 s is reported with the step it is waiting on.
+    /// pass that takes longer than 10 s is reported with the step it is waiting on, and one that
+    /// takes longer than `passTimeout` is abandoned (its transaction rolls back) and retried.
     private func relayOnce() async -> Int {
         let step = RelayStep()
         return await withTaskGroup(of: Int?.self) { group in
             group.addTask {
                 do {
-                    return try await self.relayBatch(step)
+                    return try await withTimeout(self.passTimeout) { try await self.relayBatch(step) }
                 } catch {
                     self.logger.warning("outbox relay failed; retrying", metadata: ["error": "\(String(reflecting: error))"])
                     try? await Task.sleep(for: .milliseconds(500))
