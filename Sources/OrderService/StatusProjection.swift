@@ -12,7 +12,7 @@ struct StatusProjection: EventHandler {
 
     /// Several events for the same orders in concurrent transactions: each takes its order
     /// rows in id order.
-    func lock(_ events: [OrderEvent], on transaction: PostgresConnection, outbox: PendingOutbox, logger: Logger) async throws {
+    func lock(_ events: [OrderEvent], on transaction: PostgresConnection, logger: Logger) async throws {
         try await store.lock(Set(events.map(\.metadata.orderID)), on: transaction, logger: logger)
     }
 

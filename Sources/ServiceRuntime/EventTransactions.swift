@@ -15,8 +15,9 @@ struct PendingEvent: Sendable {
 
 /// Handles events in database transactions, several in one: a transaction records its
 /// events as processed, lets the handler lock what they contend for, handles each new one,
-/// and writes the events they emit to the outbox with one statement. When a shared transaction fails, its events are handled again, each in a transaction
-/// of its own, so that a failing event fails alone and the others do not wait for it.
+/// and writes the events they emit to the outbox with one statement. When a shared
+/// transaction fails, its events are handled again, each in a transaction of its own, so that
+/// a failing event fails alone and the others do not wait for it.
 struct EventTransactions: Sendable {
     let handler: any EventHandler
     let database: PostgresClient
@@ -53,10 +54,10 @@ struct EventTransactions: Sendable {
     private func handleTogether(_ events: [PendingEvent]) async throws -> [Bool] {
         try await database.withTransaction(logger: logger) { transaction in
             for pending in events { try faults.inject(into: pending.event) }
-            let recorded = events.filter { handler.recordsProcessed($0.event, delivery: $0.delivery) }.map(\.event.metadata.eventID)
-            var new = try await ProcessedEvents.record(Set(recorded), on: transaction, logger: logger)
+            let recorded = events.map { handler.recordsProcessed($0.event, delivery: $0.delivery) }
+            var new = try await ProcessedEvents.record(Set(zip(events, recorded).filter(\.1).map(\.0.event.metadata.eventID)), on: transaction, logger: logger)
             // An event is new once: a second copy of it in the same batch is a duplicate too.
-            let applies = events.map { !handler.recordsProcessed($0.event, delivery: $0.delivery) || new.remove($0.event.metadata.eventID) != nil }
+            let applies = zip(events, recorded).map { pending, isRecorded in !isRecorded || new.remove(pending.event.metadata.eventID) != nil }
             let applying = zip(events, applies).filter(\.1).map(\.0)
             try await handler.lock(applying.map(\.event), on: transaction, logger: logger)
             let outbox = PendingOutbox()
