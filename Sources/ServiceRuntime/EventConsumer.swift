@@ -21,6 +21,12 @@ public protocol EventHandler: Sendable {
     /// transactions handling several events at once cannot deadlock. Does nothing by default.
     func lock(_ events: [OrderEvent], on transaction: PostgresConnection, logger: Logger) async throws
 
+    /// What handling `event` asks of systems outside the database, such as a webhook call. The
+    /// runtime makes the calls of all a transaction's new events at once, after `lock` and
+    /// before `handle`, so that slow calls overlap rather than queue. At least once: when the
+    /// transaction fails, its calls are made again. Does nothing by default.
+    func callOut(for event: OrderEvent, delivery: AMQPDelivery, logger: Logger) async throws
+
     func handle(_ event: OrderEvent, delivery: AMQPDelivery, transaction: PostgresConnection, outbox: PendingOutbox, logger: Logger) async throws
 }
 
@@ -28,6 +34,8 @@ extension EventHandler {
     public func recordsProcessed(_ event: OrderEvent, delivery: AMQPDelivery) -> Bool { true }
 
     public func lock(_ events: [OrderEvent], on transaction: PostgresConnection, logger: Logger) async throws {}
+
+    public func callOut(for event: OrderEvent, delivery: AMQPDelivery, logger: Logger) async throws {}
 }
 
 /// Thrown by a handler for an event it can never process; the event is dead-lettered.

@@ -14,8 +14,9 @@ struct PendingEvent: Sendable {
 }
 
 /// Handles events in database transactions, several in one: a transaction records its
-/// events as processed, lets the handler lock what they contend for, handles each new one,
-/// and writes the events they emit to the outbox with one statement. When a shared
+/// events as processed, lets the handler lock what they contend for, makes the handler's
+/// call-outs for the new ones at once, handles each in turn, and writes the events they emit
+/// to the outbox with one statement. When a shared
 /// transaction fails, its events are handled again, each in a transaction of its own, so that
 /// a failing event fails alone and the others do not wait for it.
 struct EventTransactions: Sendable {
@@ -60,6 +61,7 @@ struct EventTransactions: Sendable {
             let applies = zip(events, recorded).map { pending, isRecorded in !isRecorded || new.remove(pending.event.metadata.eventID) != nil }
             let applying = zip(events, applies).filter(\.1).map(\.0)
             try await handler.lock(applying.map(\.event), on: transaction, logger: logger)
+            try await callOut(applying)
             let outbox = PendingOutbox()
             for pending in applying {
                 try await ServiceContext.withValue(pending.context) {
@@ -69,6 +71,20 @@ struct EventTransactions: Sendable {
             let emitted = outbox.take()
             if !emitted.isEmpty { try await Outbox.insert(emitted, schema: schema, on: transaction, logger: logger) }
             return applies
+        }
+    }
+
+    /// The handler's call-outs for `events`, all at once, each in its event's trace.
+    private func callOut(_ events: [PendingEvent]) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for pending in events {
+                group.addTask {
+                    try await ServiceContext.withValue(pending.context) {
+                        try await handler.callOut(for: pending.event, delivery: pending.delivery, logger: pending.logger)
+                    }
+                }
+            }
+            try await group.waitForAll()
         }
     }
 }

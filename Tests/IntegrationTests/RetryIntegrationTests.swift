@@ -128,15 +128,61 @@ struct RetryIntegrationTests {
 
     @Test("a failing event in a shared transaction fails alone: the others are handled again, each in its own transaction, and each takes effect once")
     func sharedTransaction() async throws {
-        let (connection, schema) = try await Self.prepare()
         let steady = (0..<7).map { _ in Self.event() }
         let flaky = Self.event()
         let events = steady + [flaky]
+        let handler = ScriptedHandler(failures: [flaky.metadata.eventID: 2])
+        let outcomes = try await Self.handleTogether(events, with: handler)
+
+        #expect(outcomes.map { (try? $0.get()) == true } == steady.map { _ in true } + [false])
+        #expect(try await Self.effects() == Dictionary(uniqueKeysWithValues: steady.map { ($0.metadata.eventID, 1) }))
+        // Each was handled in the shared transaction, which rolled back, then alone.
+        for event in events { #expect(handler.attempts(of: event.metadata.eventID).count == 2) }
+    }
+
+    /// Its call-out for an event returns only once the call-outs of all `expected` events are
+    /// under way (or fails after 5 s); its handling records the effect.
+    final class OverlappingCallsHandler: EventHandler {
+        struct NotAllAtOnce: Error {}
+
+        let expected: Int
+        let started = Mutex(0)
+
+        init(expected: Int) { self.expected = expected }
+
+        func callOut(for event: OrderEvent, delivery: AMQPDelivery, logger: Logger) async throws {
+            started.withLock { $0 += 1 }
+            let deadline = ContinuousClock.now + .seconds(5)
+            while started.withLock({ $0 }) < expected {
+                guard ContinuousClock.now < deadline else { throw NotAllAtOnce() }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+        }
+
+        func handle(_ event: OrderEvent, delivery: AMQPDelivery, transaction: PostgresConnection, outbox: PendingOutbox, logger: Logger) async throws {
+            try await transaction.query("insert into effects (event_id) values (\(event.metadata.eventID))", logger: logger)
+        }
+    }
+
+    @Test("a transaction makes the call-outs of its events at once, so one slow call does not hold up the others")
+    func callOutsOverlap() async throws {
+        let events = (0..<6).map { _ in Self.event() }
+        let handler = OverlappingCallsHandler(expected: events.count)
+        let outcomes = try await Self.handleTogether(events, with: handler)
+
+        #expect(outcomes.map { (try? $0.get()) == true } == events.map { _ in true })
+        #expect(try await Self.effects() == Dictionary(uniqueKeysWithValues: events.map { ($0.metadata.eventID, 1) }))
+        #expect(handler.started.withLock { $0 } == events.count, "one call-out per event, in one shared transaction")
+    }
+
+    /// Publishes `events`, takes their deliveries, and hands them to one `EventTransactions`
+    /// call, as a consumer does with the deliveries it holds at once; acks them afterwards.
+    static func handleTogether(_ events: [Event<InventoryReserved>], with handler: any EventHandler) async throws -> [Result<Bool, any Error>] {
+        let (connection, schema) = try await Self.prepare()
         for event in events { try await Self.publish(event, on: connection) }
         var deliveries: [AMQPDelivery] = []
         for _ in events { deliveries.append(try #require(try await connection.get(queue: Self.queue))) }
 
-        let handler = ScriptedHandler(failures: [flaky.metadata.eventID: 2])
         let settings = try ServiceSettings(service: Self.service, environment: Self.environment)
         let logger = Logger(label: "retry-test")
         let database = settings.database.client(schema: schema.name, logger: logger)
@@ -150,12 +196,8 @@ struct RetryIntegrationTests {
             })
         }
         for delivery in deliveries { try delivery.ack() }
-
-        #expect(outcomes.map { (try? $0.get()) == true } == steady.map { _ in true } + [false])
-        #expect(try await Self.effects() == Dictionary(uniqueKeysWithValues: steady.map { ($0.metadata.eventID, 1) }))
-        // Each was handled in the shared transaction, which rolled back, then alone.
-        for event in events { #expect(handler.attempts(of: event.metadata.eventID).count == 2) }
         await connection.close()
+        return outcomes
     }
 
     @Test("a handler failing twice succeeds after two delayed retries, once; other messages pass while it waits, and a restart loses nothing")
