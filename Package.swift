@@ -156,6 +156,7 @@ let package = Package(
             dependencies: [
                 "AMQPClient",
                 "OrderEvents",
+                "OrderService",
                 "ServiceRuntime",
                 "TestSupport",
                 .product(name: "Logging", package: "swift-log"),

@@ -105,12 +105,3 @@ public enum StockLedger {
         return nil
     }
 }
-
-extension PostgresRowSequence {
-    /// Whether the statement returned at least one row (the rest are drained).
-    func hasRows() async throws -> Bool {
-        var any = false
-        for try await _ in self { any = true }
-        return any
-    }
-}

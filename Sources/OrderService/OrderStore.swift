@@ -211,24 +211,28 @@ struct OrderStore: Sendable {
     // MARK: Projection
 
     /// Moves the order to `status` if that is forward, or from one dead-lettered state to
-    /// another that says something new; records the step and announces the change.
+    /// another that says something new; records the step and announces the change. The check
+    /// and the change are one statement.
     func advance(_ orderID: UUID, to status: OrderStatus, reason: String?, detail: String, at time: Date, on transaction: PostgresConnection, logger: Logger) async throws {
-        let rows = try await transaction.query("select status, reason from orders where order_id = \(orderID) for update", logger: logger)
-        var found: (status: OrderStatus, reason: String?)?
-        for try await (text, reason) in rows.decode((String, String?).self) { found = OrderStatus(rawValue: text).map { ($0, reason) } }
-        guard let (current, currentReason) = found else {
+        let forwardFrom = OrderStatus.allCases.filter { $0.canMove(to: status) }.map(\.rawValue)
+        let deadLetteredFrom = status.isDeadLettered ? OrderStatus.allCases.filter(\.isDeadLettered).map(\.rawValue) : []
+        let moved = try await change("""
+            update orders set status = \(status.rawValue), reason = \(reason), updated_at = now()
+            where order_id = \(orderID) and (status = any(\(forwardFrom)) or (
+                status = any(\(deadLetteredFrom)) and (status, reason) is distinct from (\(status.rawValue)::text, \(reason)::text)
+            ))
+            returning order_id
+            """, step: status.rawValue, detail: detail, at: time, on: transaction, logger: logger)
+        guard !moved else { return }
+        var current: String?
+        for try await text in try await transaction.query("select status from orders where order_id = \(orderID)", logger: logger).decode(String.self) {
+            current = text
+        }
+        if let current {
+            logger.info("late or repeated status event; the order stays as it is", metadata: ["status": "\(current)", "event_status": "\(status.rawValue)"])
+        } else {
             logger.warning("status event for an unknown order; ignored", metadata: ["status": "\(status.rawValue)"])
-            return
         }
-        let deadLetteredAgain = current.isDeadLettered && status.isDeadLettered && (current, currentReason) != (status, reason)
-        guard current.canMove(to: status) || deadLetteredAgain else {
-            logger.info("late or repeated status event; the order stays as it is", metadata: ["status": "\(current.rawValue)", "event_status": "\(status.rawValue)"])
-            return
-        }
-        try await change(
-            "update orders set status = \(status.rawValue), reason = \(reason), updated_at = now() where order_id = \(orderID) returning order_id",
-            step: status.rawValue, detail: detail, at: time, on: transaction, logger: logger
-        )
     }
 
     /// Locks these orders' rows for the caller's transaction, in id order, so that
@@ -247,8 +251,10 @@ struct OrderStore: Sendable {
     }
 
     /// Runs `update` (an `update orders … returning order_id`) and, for the order it changed,
-    /// records the step and announces the change: one statement, one round trip.
-    private func change(_ update: PostgresQuery, step: String, detail: String, at time: Date, on transaction: PostgresConnection, logger: Logger) async throws {
+    /// records the step and announces the change: one statement, one round trip. Returns
+    /// whether it changed the order.
+    @discardableResult
+    private func change(_ update: PostgresQuery, step: String, detail: String, at time: Date, on transaction: PostgresConnection, logger: Logger) async throws -> Bool {
         var binds = update.binds
         let first = binds.count + 1
         binds.append(step)
@@ -260,7 +266,7 @@ struct OrderStore: Sendable {
             step as (insert into order_history (order_id, status, at, detail) select order_id, $\(first), $\(first + 1), $\(first + 2) from changed)
             select pg_notify($\(first + 3), order_id::text) from changed
             """
-        try await transaction.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+        return try await transaction.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).hasRows()
     }
 }
 

@@ -100,6 +100,15 @@ extension PostgresClient {
     }
 }
 
+extension PostgresRowSequence {
+    /// Whether the statement returned at least one row (the rest are drained).
+    public func hasRows() async throws -> Bool {
+        var any = false
+        for try await _ in self { any = true }
+        return any
+    }
+}
+
 public struct TimeoutError: Error, CustomStringConvertible {
     public var description: String { "timed out" }
 }

@@ -1,0 +1,80 @@
+import Foundation
+import Logging
+@testable import OrderService
+import PostgresNIO
+import ServiceRuntime
+import Testing
+
+/// `OrderStore`'s projection steps against the real database: whether a status may move is
+/// decided in the statement that moves it.
+@Suite("Order status projection in PostgreSQL", .serialized)
+struct StatusProjectionTests {
+    static let schema = "projection_test"
+
+    /// An order store on a fresh schema of its own, with one accepted order.
+    static func withOrder(_ body: @Sendable (OrderStore, PostgresClient, UUID) async throws -> Void) async throws {
+        let environment = EnvironmentVariables(["DATABASE_URL": "postgres://orders:orders@127.0.0.1:5432/orders_test"])
+        let logger = Logger(label: "projection-test")
+        let database = try DatabaseSettings(environment: environment).client(schema: schema, logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await database.run() }
+            defer { group.cancelAll() }
+            try await database.query("drop schema if exists projection_test cascade")
+            try await database.query("create schema projection_test")
+            // The tables land in the client's search path, this test's schema.
+            try await OrderStore.schema.migrate(database, logger: logger)
+            let store = OrderStore(database: database, logger: logger)
+            let request = try OrderRequest(json: Data(#"{"user_id": "u-1", "item": "Taco", "quantity": 1}"#.utf8))
+            guard case .accepted(let order) = try await store.place(request, idempotencyKey: nil) else {
+                Issue.record("the order was not accepted")
+                return
+            }
+            try await body(store, database, order.orderID)
+        }
+    }
+
+    static func advance(_ store: OrderStore, _ database: PostgresClient, _ orderID: UUID, to status: OrderStatus, reason: String? = nil) async throws {
+        try await database.withTransaction(logger: store.logger) { transaction in
+            try await store.advance(orderID, to: status, reason: reason, detail: "test", at: Date(), on: transaction, logger: store.logger)
+        }
+    }
+
+    /// The order's status and reason, and the statuses of its history steps in order.
+    static func state(_ database: PostgresClient, _ orderID: UUID) async throws -> (String, String?, [String]) {
+        var current: (String, String?) = ("", nil)
+        for try await row in try await database.query("select status, reason from orders where order_id = \(orderID)").decode((String, String?).self) {
+            current = row
+        }
+        var steps: [String] = []
+        for try await step in try await database.query("select status from order_history where order_id = \(orderID) order by id").decode(String.self) {
+            steps.append(step)
+        }
+        return (current.0, current.1, steps)
+    }
+
+    @Test("statuses move only forward; a dead-lettered order moves to another dead-lettered state only when it says something new")
+    func forwardOnly() async throws {
+        try await Self.withOrder { store, database, id in
+            try await Self.advance(store, database, id, to: .failed, reason: "retries_exhausted")
+            try await Self.advance(store, database, id, to: .failed, reason: "retries_exhausted")  // the same again: nothing new
+            #expect(try await Self.state(database, id) == ("failed", "retries_exhausted", ["accepted", "failed"]))
+
+            try await Self.advance(store, database, id, to: .expired, reason: "expired")  // dead-lettered again, for another reason
+            try await Self.advance(store, database, id, to: .accepted)  // backwards
+            #expect(try await Self.state(database, id) == ("expired", "expired", ["accepted", "failed", "expired"]))
+
+            try await Self.advance(store, database, id, to: .reserved)
+            try await Self.advance(store, database, id, to: .rejected, reason: "insufficient_stock")  // reserved is final
+            try await Self.advance(store, database, id, to: .failed, reason: "poison")
+            #expect(try await Self.state(database, id) == ("reserved", nil, ["accepted", "failed", "expired", "reserved"]))
+        }
+    }
+
+    @Test("a status event for an unknown order changes nothing and fails nothing")
+    func unknownOrder() async throws {
+        try await Self.withOrder { store, database, id in
+            try await Self.advance(store, database, UUID(), to: .reserved)
+            #expect(try await Self.state(database, id) == ("accepted", nil, ["accepted"]))
+        }
+    }
+}
