@@ -155,6 +155,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "AMQPClient",
+                "InventoryService",
                 "OrderEvents",
                 "OrderService",
                 "ServiceRuntime",

@@ -43,44 +43,46 @@ public enum StockLedger {
         case alreadyDecided
     }
 
-    /// Decides one order within the caller's transaction: holds its stock if enough is
-    /// available, never going below zero, whatever other replicas do at the same time (the
-    /// conditional update locks the item's row).
+    /// Decides one order within the caller's transaction, with one statement: holds its stock
+    /// if enough is available, never going below zero, whatever other replicas do at the same
+    /// time (the conditional update locks the item's row), and records the reservation with
+    /// its outcome, unless the order has one already.
     static func decide(_ placed: Event<OrderPlaced>, on connection: PostgresConnection, logger: Logger) async throws -> Decision {
         let (orderID, line) = (placed.metadata.orderID, placed.payload)
-        let claimed = try await connection.query("""
-            insert into reservations (order_id, event_id, item, quantity, outcome)
-            values (\(orderID), \(placed.metadata.eventID), \(line.item), \(line.quantity), 'pending')
-            on conflict (order_id) do nothing returning order_id
-            """, logger: logger)
-        guard try await claimed.hasRows() else { return .alreadyDecided }
-
-        // Takes the stock if enough is available, and records the outcome.
-        let decided = try await connection.query("""
+        let rows = try await connection.query("""
             with taken as (
                 update stock set available = available - \(line.quantity), reserved = reserved + \(line.quantity)
-                where item = \(line.item) and available >= \(line.quantity) returning item
+                where item = \(line.item) and available >= \(line.quantity)
+                    and not exists (select 1 from reservations where order_id = \(orderID))
+                returning item
+            ), decided as (
+                insert into reservations (order_id, event_id, item, quantity, outcome, reason)
+                select \(orderID), \(placed.metadata.eventID), \(line.item), \(line.quantity),
+                    case when exists (select 1 from taken) then 'reserved' else 'failed' end,
+                    case
+                        when exists (select 1 from taken) then null
+                        when exists (select 1 from stock where item = \(line.item)) then \(InventoryFailureReason.insufficientStock.rawValue)
+                        else \(InventoryFailureReason.unknownItem.rawValue)
+                    end
+                on conflict (order_id) do nothing
+                returning reason
             )
-            update reservations set
-                outcome = case when exists (select 1 from taken) then 'reserved' else 'failed' end,
-                reason = case
-                    when exists (select 1 from taken) then null
-                    when exists (select 1 from stock where item = \(line.item)) then \(InventoryFailureReason.insufficientStock.rawValue)
-                    else \(InventoryFailureReason.unknownItem.rawValue)
-                end
-            where order_id = \(orderID) returning reason
+            select exists (select 1 from decided), (select reason from decided), exists (select 1 from taken)
             """, logger: logger)
-        for try await reason in decided.decode(String?.self) {
-            return reason.flatMap(InventoryFailureReason.init(rawValue:)).map(Decision.failed) ?? .reserved
+        for try await (recorded, reason, took) in rows.decode((Bool, String?, Bool).self) {
+            if recorded { return reason.flatMap(InventoryFailureReason.init(rawValue:)).map(Decision.failed) ?? .reserved }
+            if took { throw DecidedConcurrently(orderID: orderID) }
+            return .alreadyDecided
         }
-        throw ClaimLost(orderID: orderID)
+        preconditionFailure("a select without from returns one row")
     }
 
-    /// The reservation claimed earlier in the transaction was not there to decide: a bug,
-    /// retried like any transient failure.
-    struct ClaimLost: Error, CustomStringConvertible {
+    /// A concurrent transaction recorded this order's reservation while this one took its
+    /// stock: this one must roll back, and is retried like any transient failure, after which
+    /// it finds the order decided.
+    struct DecidedConcurrently: Error, CustomStringConvertible {
         let orderID: UUID
-        var description: String { "the reservation claimed for order \(orderID) is gone" }
+        var description: String { "order \(orderID) was decided by a concurrent transaction" }
     }
 
     /// Locks the stock rows of `items` for the caller's transaction, in item order, so that

@@ -9,20 +9,9 @@ import Testing
 /// decided in the statement that moves it.
 @Suite("Order status projection in PostgreSQL", .serialized)
 struct StatusProjectionTests {
-    static let schema = "projection_test"
-
     /// An order store on a fresh schema of its own, with one accepted order.
     static func withOrder(_ body: @Sendable (OrderStore, PostgresClient, UUID) async throws -> Void) async throws {
-        let environment = EnvironmentVariables(["DATABASE_URL": "postgres://orders:orders@127.0.0.1:5432/orders_test"])
-        let logger = Logger(label: "projection-test")
-        let database = try DatabaseSettings(environment: environment).client(schema: schema, logger: logger)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await database.run() }
-            defer { group.cancelAll() }
-            try await database.query("drop schema if exists projection_test cascade")
-            try await database.query("create schema projection_test")
-            // The tables land in the client's search path, this test's schema.
-            try await OrderStore.schema.migrate(database, logger: logger)
+        try await withFreshSchema("projection_test", migrating: OrderStore.schema) { database, logger in
             let store = OrderStore(database: database, logger: logger)
             let request = try OrderRequest(json: Data(#"{"user_id": "u-1", "item": "Taco", "quantity": 1}"#.utf8))
             guard case .accepted(let order) = try await store.place(request, idempotencyKey: nil) else {
