@@ -40,7 +40,7 @@ public struct ServiceSettings: Sendable {
         logFormat = environment.string("LOG_FORMAT") == nil ? nil : try environment.choice("LOG_FORMAT", default: LogFormat.json)
         broker = try BrokerSettings(environment: environment, service: service)
         database = try DatabaseSettings(environment: environment)
-        prefetch = try environment.integer("PREFETCH", default: 64, in: 1...65535)
+        prefetch = try environment.integer("PREFETCH", default: 32, in: 1...65535)
         concurrency = try environment.integer("CONCURRENCY", default: 32, in: 1...1000)
         retention = try environment.duration("RETENTION", default: .seconds(7 * 86400))
         httpPort = try environment.integer(identity.portVariable, default: identity.defaultPort, in: 1...65535)
