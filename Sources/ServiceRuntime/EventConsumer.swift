@@ -87,10 +87,12 @@ public final class EventConsumer: Service {
     }
 
     public func run() async throws {
+        var mode = Mode.cautious
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let consumer: AMQPConsumer
             do {
-                consumer = try await broker.connection().consume(queue: queue, prefetch: UInt16(clamping: settings.prefetch))
+                let prefetch = mode == .cautious ? 1 : UInt16(clamping: settings.prefetch)
+                consumer = try await broker.connection().consume(queue: queue, prefetch: prefetch)
             } catch let error as AMQPError where error.isConnectionLoss {
                 if broker.isStopped {
                     // The connection stopped for good and its own error ends the group: wait
@@ -98,23 +100,55 @@ public final class EventConsumer: Service {
                     try? await gracefulShutdown()
                     return
                 }
+                mode = .cautious
                 continue
             }
-            logger.info("consuming", metadata: ["queue": "\(queue)"])
+            logger.info("consuming", metadata: ["queue": "\(queue)", "mode": "\(mode)"])
             do {
-                try await withGracefulShutdownHandler {
-                    try await process(consumer)
+                mode = try await withGracefulShutdownHandler {
+                    try await mode == .cautious ? processCautiously(consumer) : process(consumer)
                 } onGracefulShutdown: {
                     consumer.cancel()
                 }
             } catch let error as AMQPError where error.isConnectionLoss {
                 logger.warning("consumer lost its connection; resuming on the next", metadata: ["queue": "\(queue)"])
+                mode = .cautious
             }
+            await consumer.close()  // what it delivered is settled by now; the next consumer gets a channel of its own
         }
     }
 
+    /// How the consumer takes deliveries. A crash returns every message the worker held, each
+    /// counted towards `DELIVERY_LIMIT`, and a quorum queue hands them out again first, so
+    /// messages held with a crashing one would reach the limit with it. A consumer therefore
+    /// starts cautious, at first and after a lost connection: a prefetch of 1, one message at
+    /// a time, until it has handled one that is not a redelivery. A further crash on a
+    /// redelivered message then returns that message alone.
+    enum Mode: CustomStringConvertible {
+        case cautious
+        /// `PREFETCH` held and `CONCURRENCY` handled at once.
+        case normal
+
+        var description: String { self == .cautious ? "cautious" : "normal" }
+    }
+
+    /// Handles deliveries one at a time (the consumer's prefetch is 1) until one that is not a
+    /// redelivery is handled; then cancels the consumer, handles what it still yields, and
+    /// answers `.normal`. Answers `.cautious` if the consumer ends before that.
+    private func processCautiously(_ consumer: AMQPConsumer) async throws -> Mode {
+        var next = Mode.cautious
+        for try await delivery in consumer {
+            await handle(delivery)
+            if !delivery.redelivered && next == .cautious {
+                next = .normal
+                consumer.cancel()
+            }
+        }
+        return next
+    }
+
     /// Handles deliveries with at most `CONCURRENCY` in flight, until the consumer ends.
-    private func process(_ consumer: AMQPConsumer) async throws {
+    private func process(_ consumer: AMQPConsumer) async throws -> Mode {
         try await withThrowingTaskGroup(of: Void.self) { group in
             var running = 0
             defer { group.cancelAll() }
@@ -128,6 +162,7 @@ public final class EventConsumer: Service {
             }
             try await group.waitForAll()
         }
+        return .normal
     }
 
     /// Handles one delivery inside a consumer span that continues the trace of its

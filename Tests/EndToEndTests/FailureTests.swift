@@ -134,13 +134,15 @@ extension PipelineTests {
         #expect(try await deadLetters(in: queue).isEmpty)
     }
 
-    @Test("an order that kills its inventory worker on every delivery is dead-lettered after DELIVERY_LIMIT; the replicas keep serving")
+    @Test("an order that kills its inventory worker on every delivery is dead-lettered after DELIVERY_LIMIT; the orders queued with it are reserved, and the replicas keep serving")
     func crashLoop() async throws {
-        let crashing = ["FAULT_CRASH_ITEM": "Kaboom", "PREFETCH": "1"]
-        try await pipeline.run(inventoryReplicas: 2, inventorySettings: crashing)
+        let crashing = ["FAULT_CRASH_ITEM": "Kaboom"]
+        // Queued while no inventory worker runs, so a worker takes them together.
+        try await pipeline.run(inventoryReplicas: 0)
         try await inspector("discard", "--all", "--yes")
+        let before = try await place(20, of: "Taco", concurrency: 4)
         let doomed = try await place("Kaboom")
-        let others = try await place(20, of: "Taco", concurrency: 4)
+        let others = try await before + place(20, of: "Taco", concurrency: 4)
         // Restart whichever replica died, as a supervisor (systemd, Kubernetes) would.
         try await eventually(.seconds(120), "the crashing order to be dead-lettered and the others notified") {
             try? await pipeline.run(inventoryReplicas: 2, inventorySettings: crashing)
