@@ -92,9 +92,7 @@ struct OrderStore: Sendable {
                         let claimed = try await transaction.query(
                             "insert into idempotency_keys (key, order_id) values (\(key), \(orderID)) on conflict do nothing returning key", logger: logger
                         )
-                        var isNew = false
-                        for try await _ in claimed { isNew = true }
-                        guard isNew else { throw KeyTaken() }
+                        guard try await claimed.hasRows() else { throw KeyTaken() }
                     }
                 }
             } catch let error as PostgresTransactionError where error.closureError is KeyTaken {
