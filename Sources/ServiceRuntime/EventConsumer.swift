@@ -124,12 +124,10 @@ public final class EventConsumer: Service {
     /// starts cautious, at first and after a lost connection: a prefetch of 1, one message at
     /// a time, until it has handled one that is not a redelivery. A further crash on a
     /// redelivered message then returns that message alone.
-    enum Mode: CustomStringConvertible {
+    enum Mode {
         case cautious
         /// `PREFETCH` held and `CONCURRENCY` handled at once.
         case normal
-
-        var description: String { self == .cautious ? "cautious" : "normal" }
     }
 
     /// Handles deliveries one at a time (the consumer's prefetch is 1) until one that is not a
