@@ -10,20 +10,28 @@ import Synchronization
 /// `ReconnectingConnection` builds recovery on top.
 public final class AMQPConnection: Sendable {
     public let configuration: AMQPConfiguration
+    /// What the broker said about itself when the connection opened (`product`, `version`, …).
+    public let serverProperties: AMQPTable
     let executor: ConnectionExecutor
 
-    private init(configuration: AMQPConfiguration, executor: ConnectionExecutor) {
+    private init(configuration: AMQPConfiguration, serverProperties: AMQPTable, executor: ConnectionExecutor) {
         self.configuration = configuration
+        self.serverProperties = serverProperties
         self.executor = executor
+    }
+
+    /// The broker's major version (3 for RabbitMQ 3.13, 4 for 4.1), when it says.
+    public var brokerMajorVersion: Int? {
+        serverProperties["version"]?.stringValue?.split(separator: ".").first.flatMap { Int($0) }
     }
 
     /// Opens a connection and logs in.
     public static func connect(_ configuration: AMQPConfiguration, logger: Logger = Logger(label: "amqp")) async throws -> AMQPConnection {
         let executor = try ConnectionExecutor()
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            executor.start(configuration, logger: logger) { continuation.resume(with: $0) }
+        let serverProperties = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<AMQPTable, any Error>) in
+            executor.start(configuration, logger: logger) { continuation.resume(with: $0.mapError { $0 }) }
         }
-        return AMQPConnection(configuration: configuration, executor: executor)
+        return AMQPConnection(configuration: configuration, serverProperties: serverProperties, executor: executor)
     }
 
     /// Whether the connection is still usable.
@@ -41,12 +49,22 @@ public final class AMQPConnection: Sendable {
     }
 
     /// Starts the same graceful close without waiting for it; `closed()` tells when it is done.
+    /// A connection that has not closed a few seconds after `timeout` (its thread held in a
+    /// write to a broker that stopped reading) has its socket shut down.
     public func beginClose(timeout: Duration = .seconds(10), done: @escaping @Sendable () -> Void = {}) {
         executor.submit(Command(
             run: { core in core.beginClose(timeout: timeout, done: done) },
             fail: { _ in done() }
         ))
+        Task { [executor] in
+            try await Task.sleep(for: timeout + .seconds(2))
+            executor.abort()
+        }
     }
+
+    /// Whether the broker has blocked the connection (`connection.blocked`, a memory or disk
+    /// alarm): what it publishes waits in the broker until the alarm clears.
+    public var isBlocked: Bool { executor.isBlocked }
 
     // MARK: Topology
 
@@ -114,10 +132,18 @@ public final class AMQPConnection: Sendable {
     /// task stops the wait with `CancellationError`: the messages may still be confirmed later,
     /// so a caller that publishes again gets at-least-once delivery, never a loss.
     public func publish(_ messages: [OutgoingMessage]) async throws {
-        guard !messages.isEmpty else { return }
+        if let failure = try await publishEach(messages).lazy.compactMap(\.failure).first { throw failure }
+    }
+
+    /// Publishes the messages in this order, pipelined, and returns, once the broker has
+    /// answered for every one, what became of each: confirmed, or why not (nacked, returned as
+    /// unroutable, the connection lost). Throws only when the batch never reached the
+    /// connection, or `CancellationError` when the wait is cancelled (as `publish`).
+    public func publishEach(_ messages: [OutgoingMessage]) async throws -> [Result<Void, AMQPError>] {
+        guard !messages.isEmpty else { return [] }
         let outcome = BatchOutcome(count: messages.count)
-        try await withTaskCancellationHandler {
-            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+        return try await withTaskCancellationHandler {
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<[Result<Void, AMQPError>], any Error>) in
                 guard outcome.wait(with: continuation) else { return }
                 executor.submit(Command(
                     run: { core in core.publish(messages, completion: outcome.record) },
@@ -161,27 +187,28 @@ public struct OutgoingMessage: Sendable {
     }
 }
 
-/// Gathers the confirms of a batch and resumes its caller exactly once: with the first
-/// error, when every confirm is in, or when the wait is cancelled, whichever comes first.
+/// Gathers the confirms of a batch and resumes its caller exactly once: with every message's
+/// result when the last is in, or with an error when the wait is cancelled or the batch never
+/// ran, whichever comes first.
 private final class BatchOutcome: Sendable {
     private struct State {
+        var results: [Result<Void, AMQPError>?]
         var remaining: Int
-        var firstError: (any Error)?
-        var continuation: UnsafeContinuation<Void, any Error>?
+        var continuation: UnsafeContinuation<[Result<Void, AMQPError>], any Error>?
         /// Set once the outcome is decided; later confirms change nothing.
-        var result: Result<Void, any Error>?
+        var decided: Result<[Result<Void, AMQPError>], any Error>?
     }
 
     private let state: Mutex<State>
 
     init(count: Int) {
-        state = Mutex(State(remaining: count))
+        state = Mutex(State(results: Array(repeating: nil, count: count), remaining: count))
     }
 
     /// Registers the waiting caller; false when the outcome was decided (cancelled) already.
-    func wait(with continuation: UnsafeContinuation<Void, any Error>) -> Bool {
-        let decided: Result<Void, any Error>? = state.withLock { state in
-            if let result = state.result { return result }
+    func wait(with continuation: UnsafeContinuation<[Result<Void, AMQPError>], any Error>) -> Bool {
+        let decided: Result<[Result<Void, AMQPError>], any Error>? = state.withLock { state in
+            if let decided = state.decided { return decided }
             state.continuation = continuation
             return nil
         }
@@ -190,12 +217,13 @@ private final class BatchOutcome: Sendable {
         return false
     }
 
-    @Sendable func record(_ result: Result<Void, AMQPError>) {
+    @Sendable func record(_ index: Int, _ result: Result<Void, AMQPError>) {
         decide { state in
-            if case .failure(let error) = result, state.firstError == nil { state.firstError = error }
+            guard state.results[index] == nil else { return nil }
+            state.results[index] = result
             state.remaining -= 1
             guard state.remaining == 0 else { return nil }
-            return state.firstError.map { .failure($0) } ?? .success(())
+            return .success(state.results.map { $0! })
         }
     }
 
@@ -203,14 +231,22 @@ private final class BatchOutcome: Sendable {
         decide { _ in .failure(error) }
     }
 
-    private func decide(_ update: (inout State) -> Result<Void, any Error>?) {
-        let resume: (UnsafeContinuation<Void, any Error>, Result<Void, any Error>)? = state.withLock { state in
-            guard state.result == nil, let result = update(&state) else { return nil }
-            state.result = result
+    private func decide(_ update: (inout State) -> Result<[Result<Void, AMQPError>], any Error>?) {
+        let resume: (UnsafeContinuation<[Result<Void, AMQPError>], any Error>, Result<[Result<Void, AMQPError>], any Error>)? = state.withLock { state in
+            guard state.decided == nil, let decided = update(&state) else { return nil }
+            state.decided = decided
             defer { state.continuation = nil }
-            return state.continuation.map { ($0, result) }
+            return state.continuation.map { ($0, decided) }
         }
-        if let (continuation, result) = resume { continuation.resume(with: result) }
+        if let (continuation, decided) = resume { continuation.resume(with: decided) }
+    }
+}
+
+extension Result {
+    /// The error, when this is a failure.
+    var failure: Failure? {
+        if case .failure(let error) = self { return error }
+        return nil
     }
 }
 

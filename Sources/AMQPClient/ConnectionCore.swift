@@ -22,7 +22,9 @@ public struct QueueState: Sendable, Hashable {
 /// be `@unchecked Sendable`: it is handed to that thread once and never shared.
 final class ConnectionCore: @unchecked Sendable {
     private struct PendingPublish {
-        let completion: @Sendable (Result<Void, AMQPError>) -> Void
+        let completion: @Sendable (Int, Result<Void, AMQPError>) -> Void
+        /// The message's position in the batch it was published with.
+        let index: Int
         let exchange: String
         let routingKey: String
         let messageID: String?
@@ -64,6 +66,11 @@ final class ConnectionCore: @unchecked Sendable {
 
     let configuration: AMQPConfiguration
     private let logger: Logger
+    /// Told when the broker blocks the connection for a resource alarm (true) and unblocks it.
+    private let blockedChanged: @Sendable (Bool) -> Void
+    /// Whether the broker has blocked the connection (`connection.blocked`): it reads nothing
+    /// more from it, publishes or a close, until the alarm clears.
+    private var blocked = false
     private var state: amqp_connection_state_t?
     private(set) var socketDescriptor: Int32 = -1
     private(set) var closeError: AMQPError?
@@ -78,13 +85,21 @@ final class ConnectionCore: @unchecked Sendable {
     private var incoming: [UInt16: IncomingContent] = [:]
 
     private var lastInbound = ContinuousClock.now
+    /// The heartbeat interval agreed with the broker in the handshake (seconds; 0 for none).
+    private var heartbeat = 0
+    /// What the broker said about itself in connection.start (`version`, `product`, …).
+    private(set) var serverProperties: AMQPTable = [:]
     /// A graceful close in progress: its deadline and whoever waits for it.
     private var closeRequest: (deadline: ContinuousClock.Instant, waiters: [@Sendable () -> Void])?
 
-    init(configuration: AMQPConfiguration, logger: Logger) {
+    init(configuration: AMQPConfiguration, logger: Logger, blockedChanged: @escaping @Sendable (Bool) -> Void) {
         self.configuration = configuration
         self.logger = logger
+        self.blockedChanged = blockedChanged
     }
+
+    /// How long a synchronous call (a declaration, a close) waits for the broker's reply.
+    static let rpcTimeout = timeval(tv_sec: 30, tv_usec: 0)
 
     var isOpen: Bool { closeError == nil }
 
@@ -118,6 +133,10 @@ final class ConnectionCore: @unchecked Sendable {
             throw .connectionFailed("login to \(configuration.host):\(configuration.port) as '\(configuration.user)' failed: \(describe(reply))")
         }
         socketDescriptor = amqp_get_sockfd(state)
+        var rpcTimeout = Self.rpcTimeout
+        _ = amqp_set_rpc_timeout(state, &rpcTimeout)
+        heartbeat = Int(amqp_get_heartbeat(state))
+        if let properties = amqp_get_server_properties(state) { serverProperties = AMQPTable(properties.pointee) }
         lastInbound = .now
     }
 
@@ -135,9 +154,11 @@ final class ConnectionCore: @unchecked Sendable {
 
     private func finishCloseIfDrained() {
         guard let request = closeRequest else { return }
-        guard publisher?.pending.isEmpty ?? true || ContinuousClock.now >= request.deadline else { return }
+        // A blocked connection confirms nothing and answers no close until the alarm clears:
+        // it is dropped at once, and what it did not confirm is published again elsewhere.
+        guard blocked || publisher?.pending.isEmpty ?? true || ContinuousClock.now >= request.deadline else { return }
         closeRequest = nil
-        if let state {
+        if let state, !blocked {
             _ = amqp_connection_close(state, AMQP_REPLY_SUCCESS)
         }
         fail(.connectionClosed(code: nil, reason: "closed by the application"), finishConsumersNormally: true)
@@ -174,14 +195,13 @@ final class ConnectionCore: @unchecked Sendable {
     /// send heartbeats on time and to notice a graceful close's deadline.
     var pollTimeoutMilliseconds: Int32 {
         if closeRequest != nil { return 50 }
-        return configuration.heartbeat > 0 ? Int32(configuration.heartbeat * 500) : -1
+        return heartbeat > 0 ? Int32(heartbeat * 500) : -1
     }
 
     func noteInboundTraffic() { lastInbound = .now }
 
     func checkTimers() {
         finishCloseIfDrained()
-        let heartbeat = configuration.heartbeat
         if heartbeat > 0, ContinuousClock.now - lastInbound > .seconds(2 * heartbeat + 1) {
             fail(.connectionClosed(code: nil, reason: "no heartbeat from the broker for \(2 * heartbeat) s"))
         }
@@ -288,10 +308,10 @@ final class ConnectionCore: @unchecked Sendable {
 
     // MARK: Publishing with confirms
 
-    /// Publishes `messages` in order; `completion` runs once per message, when the broker
-    /// confirmed or refused it, or the publish failed.
-    func publish(_ messages: [OutgoingMessage], completion: @escaping @Sendable (Result<Void, AMQPError>) -> Void) {
-        for message in messages {
+    /// Publishes `messages` in order; `completion` runs once per message, with its index, when
+    /// the broker confirmed or refused it, or the publish failed.
+    func publish(_ messages: [OutgoingMessage], completion: @escaping @Sendable (Int, Result<Void, AMQPError>) -> Void) {
+        for (index, message) in messages.enumerated() {
             do throws(AMQPError) {
                 if closeRequest != nil { throw .connectionClosed(code: nil, reason: "the connection is closing") }
                 let state = try liveState()
@@ -311,12 +331,12 @@ final class ConnectionCore: @unchecked Sendable {
                     throw error
                 }
                 publisher.pending[publisher.nextSequence] = PendingPublish(
-                    completion: completion, exchange: message.exchange, routingKey: message.routingKey,
+                    completion: completion, index: index, exchange: message.exchange, routingKey: message.routingKey,
                     messageID: message.properties.messageID
                 )
                 publisher.nextSequence += 1
             } catch {
-                completion(.failure(error))
+                completion(index, .failure(error))
             }
         }
     }
@@ -338,11 +358,11 @@ final class ConnectionCore: @unchecked Sendable {
         for sequence in tags {
             guard let pending = publisher.pending.removeValue(forKey: sequence) else { continue }
             if nacked {
-                pending.completion(.failure(.publishNacked))
+                pending.completion(pending.index, .failure(.publishNacked))
             } else if let returned = pending.returned {
-                pending.completion(.failure(returned))
+                pending.completion(pending.index, .failure(returned))
             } else {
-                pending.completion(.success(()))
+                pending.completion(pending.index, .success(()))
             }
         }
         while publisher.oldestPending < publisher.nextSequence, publisher.pending[publisher.oldestPending] == nil {
@@ -363,7 +383,7 @@ final class ConnectionCore: @unchecked Sendable {
     }
 
     private func failPending(_ publisher: Publisher, with error: AMQPError) {
-        for pending in publisher.pending.values { pending.completion(.failure(error)) }
+        for pending in publisher.pending.values { pending.completion(pending.index, .failure(error)) }
     }
 
     // MARK: Consuming
@@ -547,8 +567,13 @@ final class ConnectionCore: @unchecked Sendable {
             connectionClosedByBroker(close)
         case AMQP_CONNECTION_BLOCKED_METHOD:
             logger.warning("the broker blocked publishing (resource alarm)", metadata: ["reason": "\(decoded(amqp_connection_blocked_t.self)?.reason.string ?? "")"])
+            blocked = true
+            blockedChanged(true)
+            finishCloseIfDrained()
         case AMQP_CONNECTION_UNBLOCKED_METHOD:
             logger.info("the broker unblocked publishing")
+            blocked = false
+            blockedChanged(false)
         default:
             break
         }

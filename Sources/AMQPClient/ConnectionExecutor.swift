@@ -30,6 +30,9 @@ final class ConnectionExecutor: Sendable {
     }
 
     private let mailbox = Mutex(Mailbox())
+    /// The connection's socket while it is open, for `abort`.
+    private let socket = Mutex<Int32?>(nil)
+    private let blockedByBroker = Atomic<Bool>(false)
     private let wakeRead: Int32
     private let wakeWrite: Int32
 
@@ -49,15 +52,17 @@ final class ConnectionExecutor: Sendable {
         close(wakeWrite)
     }
 
-    /// Starts the thread, which opens the connection and reports the outcome before it
-    /// starts serving commands.
+    /// Starts the thread, which opens the connection and reports the outcome (the broker's
+    /// server properties, or why it failed) before it starts serving commands.
     func start(
         _ configuration: AMQPConfiguration,
         logger: Logger,
-        opened: @escaping @Sendable (Result<Void, AMQPError>) -> Void
+        opened: @escaping @Sendable (Result<AMQPTable, AMQPError>) -> Void
     ) {
         let thread = Thread { [self] in
-            let core = ConnectionCore(configuration: configuration, logger: logger)
+            let core = ConnectionCore(configuration: configuration, logger: logger) { [self] blocked in
+                blockedByBroker.store(blocked, ordering: .relaxed)
+            }
             do throws(AMQPError) {
                 try core.open()
             } catch {
@@ -65,7 +70,8 @@ final class ConnectionExecutor: Sendable {
                 opened(.failure(error))
                 return
             }
-            opened(.success(()))
+            socket.withLock { $0 = core.socketDescriptor }
+            opened(.success(core.serverProperties))
             serve(core)
         }
         thread.name = "amqp:\(configuration.connectionName)"
@@ -73,6 +79,18 @@ final class ConnectionExecutor: Sendable {
     }
 
     var closeError: AMQPError? { mailbox.withLock { $0.closeError } }
+
+    /// Whether the broker has blocked the connection for a resource alarm.
+    var isBlocked: Bool { blockedByBroker.load(ordering: .relaxed) }
+
+    /// Shuts the socket down from outside the connection's thread, for a thread that a broker
+    /// which stopped reading holds inside a write: the write fails, and the thread ends the
+    /// connection. Does nothing once the connection has ended.
+    func abort() {
+        socket.withLock { socket in
+            if let socket { _ = shutdown(socket, Int32(SHUT_RDWR)) }
+        }
+    }
 
     func submit(_ command: Command) {
         let outcome: Result<Bool, AMQPError> = mailbox.withLock { mailbox in
@@ -151,6 +169,7 @@ final class ConnectionExecutor: Sendable {
             core.checkTimers()
         }
         finish(with: core.closeError ?? .connectionClosed(code: nil, reason: "closed"))
+        socket.withLock { $0 = nil }  // before the descriptor is closed, so abort never reaches another
         core.destroy()
     }
 

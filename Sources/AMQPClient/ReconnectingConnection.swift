@@ -48,6 +48,9 @@ public final class ReconnectingConnection: Service, Sendable {
     /// Whether a connection is open right now.
     public var isConnected: Bool { state.withLock { $0.current?.isOpen ?? false } }
 
+    /// Whether the broker has blocked the open connection for a resource alarm.
+    public var isBlocked: Bool { state.withLock { $0.current?.isBlocked ?? false } }
+
     /// Whether `run()` has ended, so no connection will come any more.
     public var isStopped: Bool { state.withLock { $0.stopped } }
 
@@ -105,6 +108,12 @@ public final class ReconnectingConnection: Service, Sendable {
             }
             if let ready { continuation.resume(with: ready) }
         }
+    }
+
+    /// Runs `onConnect` again on the open connection, for a caller that found part of what it
+    /// declares gone: a consumer whose queue an operator deleted, say.
+    public func redeclare() async throws {
+        try await onConnect(try await connection())
     }
 
     /// Publishes with a publisher confirm, publishing again on the next connection if the
