@@ -65,7 +65,7 @@ struct Show: AsyncParsableCommand {
 
 struct Replay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Publish dead letters again to where they were first published, then remove them.",
+        abstract: "Publish dead letters again to the queue that dead-lettered them, then remove them.",
         discussion: """
             Each copy keeps its event id, so consumers that processed it before ignore it, and \
             counts the replay in x-replays. A message leaves its dead-letter queue only after \

@@ -24,14 +24,12 @@ struct StoredDeadLetter {
         eventID = (fields["event_id"] as? String ?? delivery.properties.messageID)?.lowercased()
     }
 
-    /// Where a replay goes: where the message was first published. A copy first published to
-    /// the dead-letter exchange itself (what `order-status` observes) would only be
-    /// dead-lettered again there, so it goes straight back to the queue that failed it.
+    /// Where a replay goes: back to the queue that dead-lettered it, and to no other. The
+    /// retry exchange binds each work queue by its own name, so a replay from
+    /// `order-status-dlq` reaches `order-status` alone, not `inventory-events` too, as a
+    /// publish to the event's first exchange would.
     var replayTarget: (exchange: String, routingKey: String) {
-        if let exchange = deadLetter.originalExchange, let routingKey = deadLetter.originalRoutingKey, exchange != Exchanges.deadLetter {
-            return (exchange, routingKey)
-        }
-        return (Exchanges.retry, Queues.workQueue(ofDeadLetterQueue: queue) ?? queue)
+        (Exchanges.retry, Queues.workQueue(ofDeadLetterQueue: queue) ?? queue)
     }
 
     /// The replay: the same body and properties (so the same `event_id`, and consumers stay

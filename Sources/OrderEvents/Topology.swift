@@ -119,13 +119,26 @@ public struct Topology: Sendable, Hashable {
         Queues.retry(of: queue, delay: retryDelays[min(max(attempt, 1), retryDelays.count) - 1])
     }
 
+    /// The arguments `queue` is declared with on a broker of this major version. RabbitMQ 4
+    /// gives every quorum queue a delivery limit of 20 unless told otherwise, and counts each
+    /// message a reader hands back, so a dead-letter queue would drop what `dlq-inspector`
+    /// looked at twenty times: there its limit is turned off with -1. RabbitMQ 3 has no
+    /// default limit and would read -1 as "drop at once", so there it gets none.
+    public func arguments(of queue: Queue, onBrokerMajorVersion major: Int?) -> AMQPTable {
+        var arguments = queue.arguments
+        if Queues.workQueue(ofDeadLetterQueue: queue.name) != nil, arguments["x-queue-type"] == .string(QueueType.quorum.rawValue), (major ?? 3) >= 4 {
+            arguments["x-delivery-limit"] = .int64(-1)
+        }
+        return arguments
+    }
+
     public func declare(on connection: AMQPConnection) async throws {
         for exchange in exchanges {
             try await connection.declareExchange(exchange, type: .topic)
         }
         for queue in queues {
             do {
-                try await connection.declareQueue(queue.name, arguments: queue.arguments)
+                try await connection.declareQueue(queue.name, arguments: arguments(of: queue, onBrokerMajorVersion: connection.brokerMajorVersion))
             } catch AMQPError.channelClosed(code: 406, let reason, _) {
                 throw TopologyMismatch(queue: queue.name, brokerReply: reason)
             }
