@@ -3,6 +3,7 @@ import Logging
 import OrderEvents
 import PostgresNIO
 import ServiceRuntime
+import Synchronization
 
 /// The order-api's data: orders with their history, idempotency keys, and (through the
 /// runtime) its outbox and processed events.
@@ -32,10 +33,13 @@ struct OrderStore: Sendable {
         """,
     ]])
 
+    /// A key is remembered for `RETENTION`: a repeat after that is a new order.
+    static let idempotencyKeys = RetentionService.Table("idempotency_keys", key: "key", age: "created_at")
+
     /// Where the projection announces that an order changed; the payload is its id.
     static let changesChannel = "order_changes"
 
-    /// How long storing an order may take before the API answers 503.
+    /// How long the statements that store an order may take before the API answers 503.
     static let storeTimeout: Duration = .seconds(5)
 
     let database: PostgresClient
@@ -47,10 +51,8 @@ struct OrderStore: Sendable {
         self.database = database
         self.logger = logger
         placements = Batcher(maximumBatch: 500, maximumWriters: 4) { placed in
-            try await withTimeout(Self.storeTimeout) {
-                try await database.withTransaction(logger: logger) { transaction in
-                    try await Self.insert(placed, on: transaction, logger: logger)
-                }
+            try await Self.store(in: database, logger: logger) { transaction in
+                try await Self.insert(placed, on: transaction, logger: logger)
             }
             return placed.map { _ in () }
         }
@@ -86,16 +88,14 @@ struct OrderStore: Sendable {
         if let key = idempotencyKey {
             let logger = self.logger
             do {
-                try await withTimeout(Self.storeTimeout) { [database] in
-                    try await database.withTransaction(logger: logger) { transaction in
-                        try await Self.insert([placed], on: transaction, logger: logger)
-                        let claimed = try await transaction.query(
-                            "insert into idempotency_keys (key, order_id) values (\(key), \(orderID)) on conflict do nothing returning key", logger: logger
-                        )
-                        guard try await claimed.hasRows() else { throw KeyTaken() }
-                    }
+                try await Self.store(in: database, logger: logger) { transaction in
+                    try await Self.insert([placed], on: transaction, logger: logger)
+                    let claimed = try await transaction.query(
+                        "insert into idempotency_keys (key, order_id) values (\(key), \(orderID)) on conflict do nothing returning key", logger: logger
+                    )
+                    guard try await claimed.hasRows() else { throw KeyTaken() }
                 }
-            } catch let error as PostgresTransactionError where error.closureError is KeyTaken {
+            } catch is KeyTaken {
                 // Another request with this key committed first.
                 guard let earlier = try await order(forKey: key) else { throw KeyTaken() }
                 return earlier.matches(request) ? .replayed(earlier) : .conflict
@@ -107,6 +107,61 @@ struct OrderStore: Sendable {
             orderID: orderID, userID: request.userID, item: request.item, quantity: request.quantity, status: .accepted,
             reason: nil, createdAt: now, updatedAt: now, notifiedAt: nil, history: nil
         ))
+    }
+
+    /// Runs `write` in a transaction and commits it, so that an error means the order is not
+    /// stored: `write` has `storeTimeout` (then the transaction rolls back and the API answers
+    /// 503), but a commit, once sent, is waited for, however long it takes, and its outcome
+    /// is the answer. A 503 for an order that was then stored would make a client that retries
+    /// without an `Idempotency-Key` place it twice.
+    private static func store(in database: PostgresClient, logger: Logger, _ write: @escaping @Sendable (PostgresConnection) async throws -> Void) async throws {
+        let decision = CommitDecision()
+        let work = Task {
+            try await database.withConnection { connection in
+                try await connection.query("begin", logger: logger)
+                do {
+                    try await write(connection)
+                    guard decision.commit() else { throw TimeoutError() }
+                } catch {
+                    _ = try? await connection.query("rollback", logger: logger)
+                    throw error
+                }
+                try await connection.query("commit", logger: logger)
+            }
+        }
+        do {
+            try await withTimeout(storeTimeout) { try await work.value }
+        } catch is TimeoutError {
+            if decision.abandon() {
+                work.cancel()
+                throw TimeoutError()
+            }
+            try await work.value  // the commit was sent before the limit: its outcome is the answer
+        } catch {
+            work.cancel()
+            throw error
+        }
+    }
+
+    /// The race between a store's commit and its time limit, decided once: either the commit
+    /// is sent, or the store is abandoned and rolls back.
+    private final class CommitDecision: Sendable {
+        private enum State { case writing, committing, abandoned }
+        private let state = Mutex(State.writing)
+
+        /// True when the commit may be sent: the store was not abandoned.
+        func commit() -> Bool { decide(.committing) }
+
+        /// True when the store is abandoned: its commit was not sent yet, and will not be.
+        func abandon() -> Bool { decide(.abandoned) }
+
+        private func decide(_ outcome: State) -> Bool {
+            state.withLock { state in
+                guard state == .writing else { return state == outcome }
+                state = outcome
+                return true
+            }
+        }
     }
 
     /// The orders, their first history steps and their outbox rows, with two statements.
