@@ -21,11 +21,11 @@ public enum OrderAPI {
         }
         let store = OrderStore(database: database, logger: logger)
         let changes = OrderChanges(database: database, logger: logger)
-        let system = SystemStatus(store: store, broker: resources.broker, topology: settings.broker.topology, management: management)
+        let system = SystemStatus(store: store, broker: resources.consuming, topology: settings.broker.topology, management: management)
         let router = Self.router(resources, store: store, changes: changes, system: system)
         return [
             OutboxRelay(resources: resources, timeToLive: orderTTL.map { [.orderPlaced: $0] } ?? [:]),
-            RetentionService(database: database, retention: settings.retention, logger: logger),
+            RetentionService(database: database, retention: settings.retention, logger: logger, alsoPruning: [OrderStore.idempotencyKeys]),
             changes,
             EventConsumer(queue: Queues.orderStatus, handler: StatusProjection(store: store), resources: resources),
             Application(router: router, configuration: settings.httpConfiguration, logger: logger),

@@ -108,21 +108,3 @@ extension PostgresRowSequence {
         return any
     }
 }
-
-public struct TimeoutError: Error, CustomStringConvertible {
-    public var description: String { "timed out" }
-}
-
-/// Runs `body`, cancelling it and throwing `TimeoutError` when `limit` passes first.
-public func withTimeout<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else { throw TimeoutError() }
-        return value
-    }
-}

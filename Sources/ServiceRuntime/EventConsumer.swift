@@ -5,6 +5,7 @@ import Metrics
 public import OrderEvents
 public import PostgresNIO
 public import ServiceLifecycle
+import Synchronization
 import Tracing
 
 /// What a service does with one event, inside the transaction that also records the
@@ -55,7 +56,14 @@ public struct UnprocessableEvent: Error, CustomStringConvertible {
 ///   poison: it goes to the queue's dead-letter queue at once;
 /// - any other failure (the database is down, say) sends it to a retry queue of the broker,
 ///   whose TTL brings it back after the next delay, with the attempts counted in
-///   `x-attempts`; after `MAX_ATTEMPTS` it goes to the dead-letter queue instead.
+///   `x-attempts`; after `MAX_ATTEMPTS` it goes to the dead-letter queue instead;
+/// - but while the database itself is unreachable, nothing is the message's fault: the
+///   consumer pauses (`DatabaseAvailability`), its deliveries wait without losing an attempt,
+///   and they are handled again once the database answers.
+///
+/// Nothing waits for ever: a transaction is abandoned after `transactionLimit` and a
+/// republish after `republishLimit`, and a consumer that holds deliveries without settling
+/// any for `stallLimit` makes the service unready.
 ///
 /// Either way the message is republished with `FailureHeader`s and acknowledged only once
 /// the broker confirmed the copy, so a crash in between duplicates it at worst, never loses
@@ -64,10 +72,19 @@ public final class EventConsumer: Service {
     private let queue: String
     private let transactions: Batcher<PendingEvent, Result<Bool, any Error>>
     private let broker: ReconnectingConnection
+    /// Where retries and dead letters are published.
+    private let publishing: ReconnectingConnection
     private let settings: ServiceSettings
     private let logger: Logger
+    private let database: DatabaseAvailability
+    private let progress = ConsumerProgress()
+    private let health: ServiceHealth
     /// How long handling a delivery took, its transaction included, whatever the outcome.
     private let handlerDuration: Timer
+
+    static let transactionLimit: Duration = .seconds(30)
+    static let republishLimit: Duration = .seconds(30)
+    static let stallLimit: Duration = .seconds(90)
 
     /// What became of each delivery: `acked`, `duplicate`, `retried`, `dead_lettered`, or
     /// `ignored` (an undecodable copy of a dead letter).
@@ -78,16 +95,45 @@ public final class EventConsumer: Service {
 
     public init(queue: String, handler: any EventHandler, resources: ServiceResources) {
         self.queue = queue
-        let handling = EventTransactions(handler: handler, database: resources.database, schema: resources.schema.name, faults: resources.settings.faults, logger: resources.logger)
+        let handling = EventTransactions(
+            handler: handler, database: resources.database, schema: resources.schema.name, faults: resources.settings.faults,
+            limit: Self.transactionLimit, logger: resources.logger
+        )
         transactions = Batcher(maximumBatch: resources.settings.concurrency, maximumWriters: 2) { await handling.handle($0) }
-        broker = resources.broker
+        broker = resources.consuming
+        publishing = resources.publishing
         settings = resources.settings
         logger = resources.logger
+        health = resources.health
+        database = DatabaseAvailability(database: resources.database, health: resources.health, part: "consumer:\(queue)", logger: resources.logger)
         handlerDuration = Timer(label: "consumer_handler_duration_seconds", dimensions: [("queue", queue)])
     }
 
     public func run() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await self.watchForStalls() }
+            defer { group.cancelAll() }
+            try await consume()
+        }
+    }
+
+    /// Makes the service unready while the consumer holds deliveries and has settled none for
+    /// `stallLimit` (a pause for the database aside, which `/ready` reports on its own).
+    private func watchForStalls() async {
+        let part = "stalled:\(queue)"
+        while (try? await Task.sleep(for: .seconds(5))) != nil {
+            let stalled = progress.stalledFor(longerThan: Self.stallLimit)
+            if let stalled, !database.isPaused {
+                health.report(part, ServiceHealth.Condition("holds \(stalled.held) deliveries and has settled none for \(stalled.idle)", makesUnready: true))
+            } else {
+                health.report(part, nil)
+            }
+        }
+    }
+
+    private func consume() async throws {
         var mode = Mode.cautious
+        var refusals = 0
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let consumer: AMQPConsumer
             do {
@@ -102,6 +148,11 @@ public final class EventConsumer: Service {
                 }
                 mode = .cautious
                 continue
+            } catch {
+                // The broker refused the consumer (its queue is gone, say).
+                refusals += 1
+                await recover(from: error, attempt: refusals)
+                continue
             }
             logger.info("consuming", metadata: ["queue": "\(queue)", "mode": "\(mode)"])
             do {
@@ -110,12 +161,37 @@ public final class EventConsumer: Service {
                 } onGracefulShutdown: {
                     consumer.cancel()
                 }
+                refusals = 0
             } catch let error as AMQPError where error.isConnectionLoss {
                 logger.warning("consumer lost its connection; resuming on the next", metadata: ["queue": "\(queue)"])
                 mode = .cautious
+            } catch {
+                // The broker cancelled the consumer (its queue was deleted, a quorum queue's
+                // leader moved) or closed its channel (a consumer timeout, say).
+                await consumer.close()
+                mode = .cautious
+                refusals += 1
+                await recover(from: error, attempt: refusals)
+                continue
             }
             await consumer.close()  // what it delivered is settled by now; the next consumer gets a channel of its own
         }
+    }
+
+    /// After the broker ended or refused the consumer: declares the topology again (so a
+    /// deleted queue comes back, empty, and is bound again) and waits a growing while before
+    /// the consumer starts again. Only a graceful shutdown ends a consumer.
+    private func recover(from error: any Error, attempt: Int) async {
+        let delay = Backoff(initial: .milliseconds(500), maximum: .seconds(15)).delay(forAttempt: attempt - 1)
+        logger.warning("the broker ended the consumer; declaring the topology again and resuming", metadata: [
+            "queue": "\(queue)", "error": "\(error)", "attempt": "\(attempt)", "retry_in": "\(delay)",
+        ])
+        do {
+            try await broker.redeclare()
+        } catch {
+            logger.error("cannot declare the topology again; retrying", metadata: ["queue": "\(queue)", "error": "\(error)"])
+        }
+        try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
     }
 
     /// How the consumer takes deliveries. A crash returns every message the worker held, each
@@ -147,19 +223,27 @@ public final class EventConsumer: Service {
 
     /// Handles deliveries with at most `CONCURRENCY` in flight, until the consumer ends.
     private func process(_ consumer: AMQPConsumer) async throws -> Mode {
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        try await withTaskGroup(of: Void.self, returning: Result<Void, any Error>.self) { group in
             var running = 0
             defer { group.cancelAll() }
-            for try await delivery in consumer {
-                if running >= settings.concurrency {
-                    try await group.next()
-                    running -= 1
+            do {
+                for try await delivery in consumer {
+                    if running >= settings.concurrency {
+                        await group.next()
+                        running -= 1
+                    }
+                    group.addTask { await self.handle(delivery) }
+                    running += 1
                 }
-                group.addTask { await self.handle(delivery) }
-                running += 1
+            } catch {
+                // The consumer ended on an error: what it delivered is finished first, and
+                // acknowledged if its channel still stands.
+                await group.waitForAll()
+                return .failure(error)
             }
-            try await group.waitForAll()
-        }
+            await group.waitForAll()
+            return .success(())
+        }.get()
         return .normal
     }
 
@@ -176,6 +260,8 @@ public final class EventConsumer: Service {
     }
 
     private func handle(_ delivery: AMQPDelivery, in span: any Span) async {
+        progress.took()
+        defer { progress.settled() }
         let attempt = (delivery.headers[FailureHeader.attempts]?.intValue ?? 0) + 1
         let event: OrderEvent
         do {
@@ -196,25 +282,32 @@ public final class EventConsumer: Service {
         logger[metadataKey: "order_id"] = "\(event.metadata.orderID.uuidString.lowercased())"
         logger[metadataKey: "event_id"] = "\(event.metadata.eventID.uuidString.lowercased())"
         span.attributes["order_id"] = event.metadata.orderID.uuidString.lowercased()
-        do {
-            let started = ContinuousClock.now
-            defer { handlerDuration.record(duration: ContinuousClock.now - started) }
-            let pending = PendingEvent(event: event, delivery: delivery, context: ServiceContext.current ?? .topLevel, logger: logger)
-            let applied = try await transactions.submit(pending).get()
-            if !applied { logger.info("duplicate event acknowledged without effect", metadata: ["event_type": "\(event.eventType.rawValue)"]) }
-            try? delivery.ack()
-            count(applied ? "acked" : "duplicate")
-        } catch {
-            // What the handler threw, rather than the transaction's wrapper around it.
-            let cause = (error as? PostgresTransactionError)?.closureError ?? error
-            span.recordError(cause)
-            if let unprocessable = cause as? UnprocessableEvent {
-                await send(delivery, to: .deadLetter(.poison), error: unprocessable.description, attempt: attempt, logger: logger)
+        let pending = PendingEvent(event: event, delivery: delivery, context: ServiceContext.current ?? .topLevel, logger: logger)
+        while true {
+            await database.waitUntilBack()
+            if Task.isCancelled { return }  // left unacknowledged: the broker redelivers it
+            do {
+                let started = ContinuousClock.now
+                defer { handlerDuration.record(duration: ContinuousClock.now - started) }
+                let applied = try await transactions.submit(pending).get()
+                if !applied { logger.info("duplicate event acknowledged without effect", metadata: ["event_type": "\(event.eventType.rawValue)"]) }
+                try? delivery.ack()
+                count(applied ? "acked" : "duplicate")
+                return
+            } catch {
+                // What the handler threw, rather than the transaction's wrapper around it.
+                let cause = (error as? PostgresTransactionError)?.closureError ?? error
+                span.recordError(cause)
+                if let unprocessable = cause as? UnprocessableEvent {
+                    await send(delivery, to: .deadLetter(.poison), error: unprocessable.description, attempt: attempt, logger: logger)
+                    return
+                }
+                if Task.isCancelled { return }
+                if await database.isDown() { continue }  // not the message's failure: wait, then again
+                let exhausted = attempt >= settings.broker.maxAttempts
+                await send(delivery, to: exhausted ? .deadLetter(.retriesExhausted) : .retry, error: String(reflecting: cause), attempt: attempt, logger: logger)
                 return
             }
-            if Task.isCancelled { return }  // left unacknowledged: the broker redelivers it
-            let exhausted = attempt >= settings.broker.maxAttempts
-            await send(delivery, to: exhausted ? .deadLetter(.retriesExhausted) : .retry, error: String(reflecting: cause), attempt: attempt, logger: logger)
         }
     }
 
@@ -240,11 +333,13 @@ public final class EventConsumer: Service {
         }
         headers["x-delivery-count"] = nil  // the broker's count on this queue, not the copy's
         var properties = delivery.properties
+        // Neither a retry nor a dead letter keeps the TTL it was published with: the retry
+        // queue's TTL decides when a retry comes back, and a dead letter never expires.
+        properties.expiration = nil
         let exchange: String
         let routingKey: String
         switch destination {
         case .retry:
-            properties.expiration = nil  // the retry queue's TTL decides when it comes back
             (exchange, routingKey) = (Exchanges.retry, settings.broker.topology.retryQueue(of: queue, afterAttempt: attempt))
         case .deadLetter(let reason):
             headers[FailureHeader.reason] = .string(reason.rawValue)
@@ -252,7 +347,10 @@ public final class EventConsumer: Service {
         }
         properties.headers = headers
         do {
-            try await broker.connection().publish(delivery.body, exchange: exchange, routingKey: routingKey, properties: properties, mandatory: true)
+            let (body, properties) = (delivery.body, properties)
+            try await withTimeout(Self.republishLimit) { [publishing] in
+                try await publishing.connection().publish(body, exchange: exchange, routingKey: routingKey, properties: properties, mandatory: true)
+            }
             try delivery.ack()
         } catch let publishError {
             logger.warning("could not republish a failed message; requeueing it", metadata: ["error": "\(publishError)"])
@@ -267,6 +365,39 @@ public final class EventConsumer: Service {
         case .deadLetter(let reason):
             count("dead_lettered")
             logger.error("dead-lettered a message", metadata: ["queue": "\(queue)", "reason": "\(reason.rawValue)", "error": "\(error)", "attempt": "\(attempt)"])
+        }
+    }
+}
+
+/// How many deliveries a consumer holds, and when it last settled one: what tells a stalled
+/// consumer from a busy one.
+final class ConsumerProgress: Sendable {
+    private struct State {
+        var held = 0
+        var lastSettled = ContinuousClock.now
+    }
+
+    private let state = Mutex(State())
+
+    func took() {
+        state.withLock { state in
+            if state.held == 0 { state.lastSettled = .now }
+            state.held += 1
+        }
+    }
+
+    func settled() {
+        state.withLock { state in
+            state.held -= 1
+            state.lastSettled = .now
+        }
+    }
+
+    /// How many it holds and for how long it has settled none, when that is longer than `limit`.
+    func stalledFor(longerThan limit: Duration) -> (held: Int, idle: Duration)? {
+        state.withLock { state in
+            let idle = ContinuousClock.now - state.lastSettled
+            return state.held > 0 && idle > limit ? (state.held, idle) : nil
         }
     }
 }

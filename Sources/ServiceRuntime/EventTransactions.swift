@@ -24,6 +24,8 @@ struct EventTransactions: Sendable {
     let database: PostgresClient
     let schema: String
     let faults: FaultInjection
+    /// How long a transaction may take before it is abandoned (and its events fail).
+    let limit: Duration
     let logger: Logger
 
     /// Per event, in order: whether it had an effect (false for a duplicate), or why it failed.
@@ -51,8 +53,15 @@ struct EventTransactions: Sendable {
         }
     }
 
-    /// Handles `events` in one transaction; per event, whether it had an effect.
+    /// Handles `events` in one transaction; per event, whether it had an effect. A transaction
+    /// that has not committed after `limit` (a pool that hands out no connection, a statement
+    /// that never answers) is abandoned: it rolls back, or commits later, once, which the
+    /// processed events make harmless when the events are handled again.
     private func handleTogether(_ events: [PendingEvent]) async throws -> [Bool] {
+        try await withTimeout(limit) { [self] in try await transact(events) }
+    }
+
+    private func transact(_ events: [PendingEvent]) async throws -> [Bool] {
         try await database.withTransaction(logger: logger) { transaction in
             for pending in events { try faults.inject(into: pending.event) }
             let recorded = events.map { handler.recordsProcessed($0.event, delivery: $0.delivery) }

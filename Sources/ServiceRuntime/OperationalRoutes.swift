@@ -18,13 +18,15 @@ extension ServiceResources {
 /// `/health`, `/ready` and `/metrics`, the same on every service.
 public struct OperationalRoutes<Context: RequestContext>: Sendable {
     let database: PostgresClient
-    let broker: ReconnectingConnection
+    let brokerConnections: [ReconnectingConnection]
     let metrics: PrometheusCollectorRegistry
+    let health: ServiceHealth
 
     public init(resources: ServiceResources) {
         database = resources.database
-        broker = resources.broker
+        brokerConnections = [resources.consuming, resources.publishing]
         metrics = resources.metrics
+        health = resources.health
     }
 
     public func add(to router: Router<Context>) {
@@ -39,19 +41,21 @@ public struct OperationalRoutes<Context: RequestContext>: Sendable {
         }
     }
 
-    /// 200 when PostgreSQL answers and RabbitMQ is connected; otherwise 503 naming what is down.
+    /// 200 when PostgreSQL answers, both RabbitMQ connections are open and no part of the service reports
+    /// a condition that stops its work; otherwise 503 naming what is down. `problems` says
+    /// what each part reports, whether it makes the service unready or not.
     private func readiness() async -> Response {
-        let checks = ["postgres": await database.isReachable(), "rabbitmq": broker.isConnected]
-        let down = checks.filter { !$0.value }.keys.sorted()
-        guard down.isEmpty else {
-            return JSONResponse.make(.serviceUnavailable, Readiness(status: "unavailable", down: down, checks: checks))
-        }
-        return JSONResponse.make(.ok, Readiness(status: "ready", down: [], checks: checks))
+        let checks = ["postgres": await database.isReachable(), "rabbitmq": brokerConnections.allSatisfy(\.isConnected)]
+        let conditions = health.current
+        let down = (Array(checks.filter { !$0.value }.keys) + conditions.filter(\.value.makesUnready).keys).sorted()
+        let readiness = Readiness(status: down.isEmpty ? "ready" : "unavailable", down: down, checks: checks, problems: conditions.mapValues(\.detail))
+        return JSONResponse.make(down.isEmpty ? .ok : .serviceUnavailable, readiness)
     }
 
     struct Readiness: Encodable {
         let status: String
         let down: [String]
         let checks: [String: Bool]
+        let problems: [String: String]
     }
 }

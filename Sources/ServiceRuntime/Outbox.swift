@@ -118,15 +118,22 @@ public final class PendingOutbox: Sendable {
 }
 
 /// Publishes the outbox: takes the oldest unsent rows (`FOR UPDATE SKIP LOCKED`, so replicas
-/// share the work without waiting on each other), publishes them in order with publisher
-/// confirms, and marks them sent in the same transaction. Wakes on `LISTEN/NOTIFY`, with a
-/// slow poll as a safety net; on graceful shutdown it flushes what is left, then stops.
+/// share the work without waiting on each other), publishes them in order, `mandatory`, with
+/// publisher confirms, and marks sent, in the same transaction, those the broker confirmed.
+/// Wakes on `LISTEN/NOTIFY`, with a slow poll as a safety net; on graceful shutdown it
+/// flushes what is left, then stops.
+///
+/// An event the broker returns as unroutable (its queue was deleted, say) is not sent: it
+/// stays in the outbox, and its event type is held back (`HeldRoutes`) and tried again every
+/// few seconds, until a queue is bound again and the broker takes it.
 public final class OutboxRelay: Service {
     private let database: PostgresClient
     private let broker: ReconnectingConnection
     private let schema: String
     private let appID: String
     private let logger: Logger
+    private let held: HeldRoutes
+    private let health: ServiceHealth
     private let timeToLive: [EventType: Duration]
     private let batchSize: Int
     private let pollInterval: Duration
@@ -145,10 +152,12 @@ public final class OutboxRelay: Service {
     ///   waiting for a consumer before it dead-letters it as `expired` (none by default).
     public init(resources: ServiceResources, timeToLive: [EventType: Duration] = [:], batchSize: Int = 200, pollInterval: Duration = .seconds(1)) {
         database = resources.database
-        broker = resources.broker
+        broker = resources.publishing
+        health = resources.health
         schema = resources.schema.name
         appID = resources.settings.service
         logger = resources.logger
+        held = HeldRoutes(health: resources.health, logger: resources.logger)
         self.timeToLive = timeToLive
         self.batchSize = batchSize
         self.pollInterval = pollInterval
@@ -176,7 +185,7 @@ public final class OutboxRelay: Service {
         }
     }
 
-    /// Publishes one batch; returns how many rows it sent (0 on failure, after logging). A
+    /// Publishes one batch; returns how many rows it took (0 on failure, after logging). A
     /// pass that takes longer than 10 s is reported with the step it is waiting on, and one that
     /// takes longer than `passTimeout` is abandoned (its transaction rolls back) and retried.
     private func relayOnce() async -> Int {
@@ -206,6 +215,11 @@ public final class OutboxRelay: Service {
     private func relayBatch(_ step: RelayStep) async throws -> Int {
         step.set("a broker connection")
         let connection = try await broker.connection()
+        // While a resource alarm blocks the connection, nothing is published (and nothing
+        // waits for confirms that cannot come); the next pass looks again.
+        let blocked = connection.isBlocked
+        health.report("publishing", blocked ? ServiceHealth.Condition("blocked by a broker resource alarm: events wait in the outbox", makesUnready: false) : nil)
+        guard !blocked else { return 0 }
         let (batchSize, appID, logger, timeToLive) = (self.batchSize, self.appID, self.logger, self.timeToLive)
         let (confirmDuration, relayLag) = (self.confirmDuration, self.relayLag)
         step.set("a database connection")
@@ -215,18 +229,20 @@ public final class OutboxRelay: Service {
             var messages: [OutgoingMessage] = []
             var spans: [any Span] = []
             defer { for span in spans { span.end() } }
+            var types: [String] = []
             let rows = try await transaction.query("""
                 select id, event_id, event_type, exchange, routing_key, body, occurred_at, traceparent from outbox
-                where sent_at is null order by id limit \(batchSize) for update skip locked
+                where sent_at is null and event_type <> all(\(held.typesHeldBack())) order by id limit \(batchSize) for update skip locked
                 """, logger: logger)
             for try await (id, eventID, type, exchange, routingKey, body, occurredAt, traceparent) in rows.decode((Int64, UUID, String, String, String, ByteBuffer, Date, String?).self) {
                 ids.append(id)
+                types.append(type)
                 let properties = AMQPProperties(
                     contentType: "application/json", deliveryMode: .persistent,
                     expiration: EventType(rawValue: type).flatMap { timeToLive[$0] }.map { "\($0.wholeMilliseconds)" },
                     messageID: eventID.uuidString.lowercased(), timestamp: occurredAt, type: type, appID: appID
                 )
-                var message = OutgoingMessage(body: Data(body.readableBytesView), exchange: exchange, routingKey: routingKey, properties: properties)
+                var message = OutgoingMessage(body: Data(body.readableBytesView), exchange: exchange, routingKey: routingKey, properties: properties, mandatory: true)
                 if let traceparent { spans.append(Self.startPublishSpan(continuing: traceparent, for: &message)) }
                 messages.append(message)
             }
@@ -234,21 +250,37 @@ public final class OutboxRelay: Service {
             let batch = messages
             step.set("publisher confirms")
             let started = ContinuousClock.now
+            let outcomes: [Result<Void, AMQPError>]
             do {
-                try await withTimeout(confirmTimeout) { try await connection.publish(batch) }
+                outcomes = try await withTimeout(confirmTimeout) { try await connection.publishEach(batch) }
             } catch {
                 for span in spans { span.recordError(error) }
                 throw error
             }
             confirmDuration.record(duration: ContinuousClock.now - started)
             let confirmed = Date()
-            for message in batch {
-                relayLag.recordSeconds(confirmed.timeIntervalSince(message.properties.timestamp ?? confirmed))
+            var sent: [Int64] = []
+            for (index, outcome) in outcomes.enumerated() {
+                let message = batch[index]
+                switch outcome {
+                case .success:
+                    sent.append(ids[index])
+                    relayLag.recordSeconds(confirmed.timeIntervalSince(message.properties.timestamp ?? confirmed))
+                case .failure(let error):
+                    if case .unroutable = error { continue }
+                    logger.warning("the broker did not take an outbox event; it stays for the next pass", metadata: [
+                        "event_id": "\(message.properties.messageID ?? "")", "error": "\(error)",
+                    ])
+                }
             }
+            held.update(after: zip(types, zip(batch, outcomes)).map { HeldRoutes.Outcome(type: $0.0, exchange: $0.1.0.exchange, routingKey: $0.1.0.routingKey, result: $0.1.1) })
             step.set("marking rows sent")
-            try await transaction.query("update outbox set sent_at = now() where id = any(\(ids))", logger: logger)
+            if !sent.isEmpty {
+                try await transaction.query("update outbox set sent_at = now() where id = any(\(sent))", logger: logger)
+            }
             step.set("the commit")
-            return messages.count
+            // A batch the broker took only in part is not followed at once by the next.
+            return sent.count == messages.count ? messages.count : 0
         }
     }
 

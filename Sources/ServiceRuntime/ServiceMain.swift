@@ -14,12 +14,19 @@ public struct ServiceResources: Sendable {
     public let settings: ServiceSettings
     public let logger: Logger
     public let database: PostgresClient
-    public let broker: ReconnectingConnection
+    /// The broker connection that consumes: deliveries and their acks, nothing published. A
+    /// broker's resource alarm blocks only connections that publish, so it never holds up acks.
+    public let consuming: ReconnectingConnection
+    /// The broker connection that publishes: the outbox relay, and a consumer's retries and
+    /// dead letters.
+    public let publishing: ReconnectingConnection
     public let metrics: PrometheusCollectorRegistry
     public let schema: DatabaseSchema
+    /// What the service's parts report for `/ready`.
+    public let health = ServiceHealth()
 
-    /// The clients for `settings`, not yet running: the database client for `schema`, and a
-    /// broker connection that declares the topology each time it connects.
+    /// The clients for `settings`, not yet running: the database client for `schema`, and two
+    /// broker connections, each declaring the topology each time it connects.
     public init(settings: ServiceSettings, logger: Logger, metrics: PrometheusCollectorRegistry, schema: DatabaseSchema) {
         self.settings = settings
         self.logger = logger
@@ -27,9 +34,15 @@ public struct ServiceResources: Sendable {
         self.schema = schema
         database = settings.database.client(schema: schema.name, logger: logger)
         let topology = settings.broker.topology
-        broker = ReconnectingConnection(configuration: settings.broker.connection, logger: logger) { connection in
-            try await topology.declare(on: connection)
+        func connection(_ purpose: String) -> ReconnectingConnection {
+            var configuration = settings.broker.connection
+            configuration.connectionName += " (\(purpose))"
+            return ReconnectingConnection(configuration: configuration, logger: logger) { connection in
+                try await topology.declare(on: connection)
+            }
         }
+        consuming = connection("consuming")
+        publishing = connection("publishing")
     }
 }
 
@@ -62,7 +75,7 @@ public enum ServiceMain {
         do {
             // The span exporter comes first, so it stops last and flushes what the others traced.
             let traceExport = try TraceExport.bootstrap(settings, logger: logger).map { [$0] } ?? []
-            services = traceExport + [resources.database, resources.broker] + (try build(resources))
+            services = traceExport + [resources.database, resources.consuming, resources.publishing] + (try build(resources))
         } catch {
             exitOnConfigurationError(service.name, error)
         }

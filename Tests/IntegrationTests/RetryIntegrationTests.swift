@@ -71,12 +71,13 @@ struct RetryIntegrationTests {
         let settings = try ServiceSettings(service: Self.service, environment: environment)
         let logger = Logger(label: "retry-test")
         let resources = ServiceResources(settings: settings, logger: logger, metrics: PrometheusCollectorRegistry(), schema: schema)
-        let (database, broker) = (resources.database, resources.broker)
+        let (database, consuming, publishing) = (resources.database, resources.consuming, resources.publishing)
         let consumer = EventConsumer(queue: queue, handler: handler, resources: resources)
         let task = Task {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await database.run() }
-                group.addTask { try await broker.run() }
+                group.addTask { try await consuming.run() }
+                group.addTask { try await publishing.run() }
                 try await schema.migrate(database, logger: logger)
                 try await consumer.run()
             }
@@ -190,7 +191,7 @@ struct RetryIntegrationTests {
             group.addTask { await database.run() }
             defer { group.cancelAll() }
             try await schema.migrate(database, logger: logger)
-            let transactions = EventTransactions(handler: handler, database: database, schema: schema.name, faults: settings.faults, logger: logger)
+            let transactions = EventTransactions(handler: handler, database: database, schema: schema.name, faults: settings.faults, limit: .seconds(30), logger: logger)
             return await transactions.handle(zip(events, deliveries).map { event, delivery in
                 PendingEvent(event: .inventoryReserved(event), delivery: delivery, context: .topLevel, logger: logger)
             })
