@@ -128,6 +128,17 @@ actor Pipeline {
         return process.terminationStatus
     }
 
+    /// Sends `signal` (SIGSTOP, SIGCONT) to a running service, which stays in the pipeline.
+    func signal(_ service: Service, replica: Int = 1, _ signal: Int32) {
+        guard let entry = running["\(service.rawValue)-\(replica)"], entry.process.isRunning else { return }
+        kill(entry.process.processIdentifier, signal)
+    }
+
+    /// The services started and not stopped by the test that have exited since.
+    func exited() -> [String] {
+        running.filter { !$0.value.process.isRunning }.map(\.key).sorted()
+    }
+
     func stopAll() async {
         for name in running.keys {
             let parts = name.split(separator: "-")

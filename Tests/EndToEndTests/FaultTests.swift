@@ -1,0 +1,218 @@
+import AMQPClient
+import Foundation
+import OrderEvents
+import PostgresNIO
+import TestSupport
+import Testing
+
+/// What operators, the broker and the database do to a running system, tried with the real
+/// executables: each test fails on the code before its fix.
+extension PipelineTests {
+    /// Runs `body` with a connection of the test virtual host, closed afterwards.
+    func withBroker<T: Sendable>(_ body: (AMQPConnection) async throws -> T) async throws -> T {
+        let connection = try await AMQPConnection.connect(AMQPConfiguration(url: Pipeline.rabbitURL, connectionName: "e2e-operator"))
+        do {
+            let result = try await body(connection)
+            await connection.close()
+            return result
+        } catch {
+            await connection.close()
+            throw error
+        }
+    }
+
+    func readiness(_ url: String) async throws -> (status: Int, problems: [String: String]) {
+        let response = try await HTTP.get("\(url)/ready")
+        return (response.status, response.json["problems"] as? [String: String] ?? [:])
+    }
+
+    @Test("a work queue deleted while the system runs: no worker exits, the queue comes back, and every accepted order is processed, those posted meanwhile included")
+    func deletedQueue() async throws {
+        try await pipeline.run(inventoryReplicas: 2)
+        try await waitUntilSettled()
+        var ids = try await place(20, of: "Taco")
+        _ = try await waitUntilNotified(ids)
+
+        // Deleted under running consumers: the broker cancels them, and they declare it again.
+        _ = try await withBroker { try await $0.deleteQueue(Queues.orderEvents) }
+        try await eventually(.seconds(30), "the inventory workers to declare order-events again and consume it") {
+            (try? await withBroker { try await $0.inspectQueue(Queues.orderEvents).consumerCount }) == 2
+        }
+        let exited = await pipeline.exited()
+        #expect(exited.isEmpty, "exited after the queue was deleted: \(exited)")
+        ids += try await place(20, of: "Taco")
+
+        // Deleted while no worker runs: what is posted meanwhile waits in the outbox, and
+        // /ready names the route that takes nothing.
+        try await pipeline.run(inventoryReplicas: 0)
+        _ = try await withBroker { try await $0.deleteQueue(Queues.orderEvents) }
+        let waiting = try await place(10, of: "Taco")
+        ids += waiting
+        let api = self.api
+        let ready = try await within(.seconds(30), "order-api's /ready to name the unroutable route") {
+            while true {
+                let ready = try await readiness(api)
+                if let problem = ready.problems["outbox:OrderPlaced"] { return (ready.status, problem) }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        #expect(ready.0 == 200, "order-api stays ready: it still takes orders")
+        #expect(ready.1.contains("'orders'") && ready.1.contains("'order.placed'"), "\(ready.1)")
+        for id in waiting { #expect(try await order(id)["status"] as? String == "accepted") }
+
+        try await pipeline.run(inventoryReplicas: 1)
+        let orders = try await waitUntilNotified(ids)
+        #expect(orders.allSatisfy { $0["status"] as? String == "reserved" })
+        try await eventually(.seconds(10), "order-api's /ready to drop the problem") {
+            try await readiness(api).problems["outbox:OrderPlaced"] == nil
+        }
+    }
+
+    @Test("a dead letter published with a per-message TTL outlives it in its DLQ, however often it is listed")
+    func deadLetterDoesNotExpire() async throws {
+        try await pipeline.run()
+        try await inspector("discard", "--all", "--yes")
+        let queue = Queues.deadLetter(of: Queues.orderEvents)
+        var properties = AMQPProperties(contentType: "text/plain")
+        properties.expiration = "1500"
+        try await publish([(Data("poison with a TTL".utf8), properties)], exchange: Exchanges.orders, routingKey: EventType.orderPlaced.routingKey)
+        try await eventually(.seconds(30), "the poison in \(queue)") { try await deadLetters(in: queue).count == 1 }
+        let arrived = ContinuousClock.now
+        for _ in 1...5 { #expect(try await deadLetters(in: queue).count == 1) }
+        // What is asserted is time itself: the message outlives its TTL by twice over.
+        try await Task.sleep(until: arrived + .seconds(3))
+        #expect(try await deadLetters(in: queue).count == 1)
+        let stats = try JSONSerialization.jsonObject(with: Data(try await inspector("stats", "--json").output.utf8)) as? [String: Any]
+        #expect((stats?["queues"] as? [[String: Any]])?.first { $0["queue"] as? String == queue }?["messages"] as? Int == 1)
+        try await inspector("discard", "--all", "--queue", queue, "--yes")
+    }
+
+    @Test("a replay from order-status-dlq reaches order-status alone, not the notification-worker's queue")
+    func replayReachesOnlyItsQueue() async throws {
+        try await pipeline.run(inventoryReplicas: 0)
+        try await inspector("discard", "--all", "--yes")
+        await pipeline.stop(.notification)
+        let id = try await place("Pizza")
+        // As order-api dead-letters an event of the inventory: with where it was first published.
+        let orderID = try #require(UUID(uuidString: id))
+        let event = Event(metadata: EventMetadata(orderID: orderID, causationID: UUID()), payload: InventoryReserved(userID: "e2e", item: "Pizza", quantity: 1))
+        var properties = event.properties(appID: "inventory-worker")
+        properties.headers = [
+            FailureHeader.originalExchange: .string(Exchanges.inventory), FailureHeader.originalRoutingKey: .string(EventType.inventoryReserved.routingKey),
+            FailureHeader.reason: .string(DeadLetterReason.retriesExhausted.rawValue), FailureHeader.failedBy: .string("order-api"),
+        ]
+        let deadLetterQueue = Queues.deadLetter(of: Queues.orderStatus)
+        try await publish([(event.encoded(), properties)], exchange: Exchanges.deadLetter, routingKey: deadLetterQueue)
+        let before = try await withBroker { try await $0.inspectQueue(Queues.inventoryEvents).messageCount }
+
+        try await inspector("replay", "--all", "--queue", deadLetterQueue)
+        try await eventually(.seconds(30), "the replayed InventoryReserved to reserve the order") {
+            try await order(id)["status"] as? String == "reserved"
+        }
+        #expect(try await withBroker { try await $0.inspectQueue(Queues.inventoryEvents).messageCount } == before)
+        try await pipeline.run()
+    }
+
+    @Test("a commit slower than the store's timeout answers 202, not 503, for the order it stores")
+    func slowCommit() async throws {
+        try await pipeline.run()
+        try await Pipeline.withDatabase { client in
+            try await client.query("""
+                create or replace function order_api.slow_commit() returns trigger language plpgsql as $$
+                begin perform pg_sleep(7); return null; end $$
+                """)
+            try await client.query("""
+                create constraint trigger slow_commit after insert on order_api.orders
+                deferrable initially deferred for each row execute function order_api.slow_commit()
+                """)
+        }
+        let response: HTTPResult
+        do {
+            response = try await HTTP.post("\(api)/orders", body: #"{"user_id":"slow","item":"Salad"}"#)
+            try await Self.dropSlowCommit()
+        } catch {
+            try await Self.dropSlowCommit()
+            throw error
+        }
+        #expect(response.status == 202, "POST /orders answered \(response.status): \(String(decoding: response.body, as: UTF8.self))")
+        let id = try #require(response.string("order_id"))
+        #expect(try await HTTP.get("\(api)/orders/\(id)").status == 200)
+        _ = try await waitUntilNotified([id])
+    }
+
+    static func dropSlowCommit() async throws {
+        try await Pipeline.withDatabase { client in
+            try await client.query("drop trigger if exists slow_commit on order_api.orders")
+            try await client.query("drop function if exists order_api.slow_commit()")
+        }
+    }
+
+    @Test("a 100-second PostgreSQL outage while the workers hold a backlog: every order is reserved after it, none failed, none stuck", .timeLimit(.minutes(6)))
+    func longDatabaseOutage() async throws {
+        try await pipeline.run(inventoryReplicas: 2)
+        try await waitUntilSettled()
+        try await inspector("discard", "--all", "--yes")
+        await pipeline.signal(.inventory, replica: 1, SIGSTOP)
+        await pipeline.signal(.inventory, replica: 2, SIGSTOP)
+        let ids = try await place(30, of: "Burger")
+        try await eventually(.seconds(30), "the 30 OrderPlaced to leave the outbox for the stopped workers") {
+            PipelineTests.sample("outbox_backlog", in: try await PipelineTests.metrics(.orderAPI)) == 0
+        }
+        try Pipeline.infra("stop", "postgres")
+        await pipeline.signal(.inventory, replica: 1, SIGCONT)
+        await pipeline.signal(.inventory, replica: 2, SIGCONT)
+        // Longer than the whole retry schedule (1 + 5 + 30 + 30 s): before the pause, the
+        // orders were dead-lettered and failed in that time.
+        try await Task.sleep(for: .seconds(100))
+        try Pipeline.infra("start", "postgres")
+        let back = ContinuousClock.now
+
+        let api = self.api
+        try await eventually(.seconds(60), "every order to be reserved within a minute of the database's return") {
+            for id in ids where try await HTTP.get("\(api)/orders/\(id)").json["status"] as? String != "reserved" { return false }
+            return true
+        }
+        let recovery = ContinuousClock.now - back
+        print("reserved within \(recovery) of PostgreSQL's return")
+        _ = try await waitUntilNotified(ids)
+        #expect(try await deadLetters(in: Queues.deadLetter(of: Queues.orderEvents)).isEmpty)
+        let exited = await pipeline.exited()
+        #expect(exited.isEmpty, "exited: \(exited)")
+    }
+
+    @Test("a 20-second broker memory alarm under load: every order reserved once afterwards, no process died, and a SIGTERM during the alarm exits in time", .timeLimit(.minutes(4)))
+    func memoryAlarm() async throws {
+        try await pipeline.run(inventoryReplicas: 2)
+        try await waitUntilSettled()
+        let before = try await stock("Sushi")
+        let pipeline = self.pipeline
+        let stopped = StatusBox()
+        let alarm = Task {
+            try await Task.sleep(for: .seconds(3))
+            try Pipeline.infra("ctl", "set_vm_memory_high_watermark", "0")
+            defer { try? Pipeline.infra("ctl", "set_vm_memory_high_watermark", "0.4") }
+            try await Task.sleep(for: .seconds(5))
+            let started = ContinuousClock.now
+            stopped.set(await pipeline.stop(.inventory, replica: 2))
+            let took = ContinuousClock.now - started
+            try await Task.sleep(until: started + .seconds(15))
+            return took
+        }
+        // 100 orders over about 20 s, posted through the alarm: the API keeps taking them.
+        var ids: [String] = []
+        for _ in 0..<100 {
+            ids.append(try await place("Sushi"))
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        let shutdown = try await alarm.value
+        #expect(shutdown < .seconds(25), "SIGTERM during the alarm took \(shutdown)")
+        #expect(stopped.value == 0, "the replica stopped during the alarm exited with \(String(describing: stopped.value))")
+        let orders = try await waitUntilNotified(ids, within: .seconds(120))
+        #expect(orders.allSatisfy { $0["status"] as? String == "reserved" })
+        let after = try await stock("Sushi")
+        #expect(after.available == before.available - 100)
+        #expect(after.reserved == before.reserved + 100)
+        let exited = await pipeline.exited()
+        #expect(exited.isEmpty, "exited: \(exited)")
+    }
+}
