@@ -54,6 +54,24 @@ struct TopologyTests {
         #expect(arguments["x-overflow"] == "reject-publish")
     }
 
+    @Test("a dead-letter queue has no delivery limit and no TTL: none on RabbitMQ 3, and 4's default of 20 turned off with -1", arguments: ["order-events-dlq", "inventory-events-dlq", "order-status-dlq"])
+    func deadLetterQueuesKeepEverything(name: String) throws {
+        let deadLetterQueue = try #require(queue(name))
+        for major in [nil, 3] {
+            let arguments = topology.arguments(of: deadLetterQueue, onBrokerMajorVersion: major)
+            #expect(arguments["x-delivery-limit"] == nil && arguments["x-message-ttl"] == nil && arguments["x-expires"] == nil)
+        }
+        let onFour = topology.arguments(of: deadLetterQueue, onBrokerMajorVersion: 4)
+        #expect(onFour["x-delivery-limit"]?.intValue == -1)
+        #expect(onFour["x-message-ttl"] == nil && onFour["x-expires"] == nil)
+        // A work queue keeps the limit it is given, on any version.
+        let work = try #require(queue("order-events"))
+        #expect(topology.arguments(of: work, onBrokerMajorVersion: 4) == work.arguments)
+        // A classic dead-letter queue has no delivery limit to turn off.
+        let classic = try #require(Topology(queueType: .classic).queues.first { $0.name == name })
+        #expect(Topology(queueType: .classic).arguments(of: classic, onBrokerMajorVersion: 4)["x-delivery-limit"] == nil)
+    }
+
     @Test("classic queues carry only what classic queues support")
     func classicArguments() throws {
         let arguments = try #require(Topology(queueType: .classic).queues.first { $0.name == "order-events" }).arguments
