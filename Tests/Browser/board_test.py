@@ -16,6 +16,7 @@ import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as conditions
 from selenium.webdriver.support.ui import WebDriverWait
@@ -66,7 +67,10 @@ def main(base, screenshot):
         assert accepted.startswith("Order ") and accepted.endswith(" accepted"), accepted
         order_id = accepted.split()[1]
         row = f'tr[data-order-id="{order_id}"]'
-        WebDriverWait(driver, 60).until(lambda d: d.find_element(By.CSS_SELECTOR, row).get_attribute("data-status") == "notified")
+        # The page replaces rows and cells as it updates them: an element found a moment ago
+        # may be gone, which only means the wait looks again.
+        WebDriverWait(driver, 60, ignored_exceptions=[StaleElementReferenceException]).until(
+            lambda d: d.find_element(By.CSS_SELECTOR, row).get_attribute("data-status") == "notified")
         cells = driver.find_element(By.CSS_SELECTOR, row).find_elements(By.TAG_NAME, "td")
         assert [cell.text for cell in cells[1:4]] == ["browser-test", "Pizza", "2"], [cell.text for cell in cells]
 
@@ -82,7 +86,7 @@ def main(base, screenshot):
         def consumers(d):
             cells = d.find_elements(By.CSS_SELECTOR, '#queues tr[data-queue="order-events"] td')
             return len(cells) == 4 and cells[3].text.isdigit() and int(cells[3].text) > 0
-        WebDriverWait(driver, 10).until(consumers, "order-events to show its consumer")
+        WebDriverWait(driver, 10, ignored_exceptions=[StaleElementReferenceException]).until(consumers, "order-events to show its consumer")
 
         driver.save_screenshot(screenshot)
     finally:
