@@ -145,6 +145,64 @@ read -r accepted per_second p50 p95 p99 incomplete errors < <(end_to_end ingest 
 add "| saturation ($SATURATION_CONNECTIONS connections, closed loop) | $accepted | $per_second | $p50 | $p95 | $p99 | $incomplete | $errors |"
 add ""
 
+# The drain of a backlog, with what it costs per order. The workers are stopped (SIGSTOP)
+# while closed-loop ingest fills their queue for the run's length and order-api relays it; then
+# they go on, and everything until the last order is notified is counted: CPU per process (from
+# /proc), the whole machine's CPU (/proc/stat), commits (pg_stat_database) and statements
+# (pg_stat_statements) in the benchmark's database.
+cpu_ticks() { local total=0 pid; for pid in "$@"; do total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0))); done; echo "$total"; }
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
+pids_of() { cat "$STATE"/pids/"$1"-*.pid 2>/dev/null; }
+database_counts() {
+  local statements
+  statements=$(sql "select coalesce(sum(calls), 0) from pg_stat_statements s join pg_database d on d.oid = s.dbid where d.datname = 'orders_bench'" 2>/dev/null || echo "")
+  echo "$(sql "select xact_commit from pg_stat_database where datname = 'orders_bench'") ${statements:-?}"
+}
+drain() {
+  fresh_system "$REPLICAS"
+  local workers; workers="$(pids_of inventory-worker) $(pids_of notification-worker)"
+  kill -STOP $workers
+  local from; from=$(now)
+  "$BIN/order-load" ingest --url "http://127.0.0.1:$API_PORT" --connections "$SATURATION_CONNECTIONS" --duration "$SECONDS_PER_RUN" >/dev/null
+  local to; to=$(now)
+  until [ "$(sql "select count(*) from order_api.outbox where sent_at is null")" = 0 ]; do sleep 0.2; done
+  local api inventory notification postgres rabbit
+  api=$(pids_of order-api); inventory=$(pids_of inventory-worker); notification=$(pids_of notification-worker)
+  postgres=$(pgrep -u postgres -d ' ' postgres); rabbit=$(pgrep -d ' ' beam.smp)
+  local before=($(cpu_ticks $api) $(cpu_ticks $inventory) $(cpu_ticks $notification) $(cpu_ticks $postgres) $(cpu_ticks $rabbit) $(machine_ticks))
+  local counts_before=($(database_counts))
+  local started; started=$(date +%s.%N)
+  kill -CONT $workers
+  local deadline=$((SECONDS + 120)) total notified
+  while read -r total notified _ < <(completion "$from" "$to") && [ "$notified" -lt "$total" ] && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+  local elapsed; elapsed=$(python3 -c "import time; print(time.time() - $started)")
+  postgres=$(pgrep -u postgres -d ' ' postgres)  # backends come and go; those alive now
+  local after=($(cpu_ticks $api) $(cpu_ticks $inventory) $(cpu_ticks $notification) $(cpu_ticks $postgres) $(cpu_ticks $rabbit) $(machine_ticks))
+  local counts_after=($(database_counts))
+  local tick_ms; tick_ms=$(python3 -c "import os; print(1000 / os.sysconf('SC_CLK_TCK'))")
+  python3 - "$total" "$notified" "$elapsed" "$tick_ms" "${before[@]}" "${after[@]}" "${counts_before[@]}" "${counts_after[@]}" <<'PY'
+import sys
+total, notified, elapsed, tick = int(sys.argv[1]), int(sys.argv[2]), max(float(sys.argv[3]), 0.001), float(sys.argv[4])
+before, after = [int(x) for x in sys.argv[5:11]], [int(x) for x in sys.argv[11:17]]
+commits = int(sys.argv[19]) - int(sys.argv[17])
+statements = "?" if "?" in (sys.argv[18], sys.argv[20]) else int(sys.argv[20]) - int(sys.argv[18])
+per = lambda i: (after[i] - before[i]) * tick / max(notified, 1)
+names = ["order-api", "inventory-worker", "notification-worker", "PostgreSQL", "RabbitMQ"]
+rate = notified / elapsed
+print(f"| {total} | {notified} | {rate:.0f} | {per(5):.2f} | " + " | ".join(f"{per(i):.2f}" for i in range(5)) + f" | {commits / max(notified, 1):.2f} | " + (f"{statements / max(notified, 1):.1f}" if statements != "?" else "?") + " |")
+PY
+}
+
+log "draining a backlog"
+add "## Drain: what an order costs ($REPLICAS inventory replica(s))"
+add ""
+add "Workers stopped while closed-loop ingest ($SATURATION_CONNECTIONS connections, ${SECONDS_PER_RUN} s) fills their queue; then everything until the last order is notified. CPU in ms per order; the whole machine includes what no column names (the kernel's own threads, the load generator's idle wait); statements and commits in the benchmark's database."
+add ""
+add "| orders | notified | drained/s | CPU, whole machine | order-api | inventory-worker | notification-worker | PostgreSQL | RabbitMQ | commits per order | statements per order |"
+add "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+add "$(drain)"
+add ""
+
 add "## Memory at the end (resident)"
 add ""
 add "| service | RSS MiB |"

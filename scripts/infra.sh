@@ -154,6 +154,8 @@ ensure_databases() {
       psql_admin -c "create database $db owner orders"
     fi
   done
+  # The benchmark counts statements per order with pg_stat_statements (loaded at start-up below).
+  psql_admin -d orders_bench -c "create extension if not exists pg_stat_statements" >/dev/null 2>&1 || true
 }
 
 start_postgres() {
@@ -167,7 +169,7 @@ start_postgres() {
   fi
   log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
   (without_inherited_fds as_user postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_DIR -c max_connections=200" start) </dev/null >/dev/null
+    -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_DIR -c max_connections=200 -c shared_preload_libraries=pg_stat_statements" start) </dev/null >/dev/null
   ensure_databases
   log "PostgreSQL is up (postgres://orders:orders@127.0.0.1:$PG_PORT/orders)"
 }
