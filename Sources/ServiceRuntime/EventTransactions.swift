@@ -41,7 +41,10 @@ struct EventTransactions: Sendable {
             for (index, event) in events.enumerated() {
                 group.addTask {
                     do {
-                        return (index, .success(try await handleTogether([event])[0]))
+                        // Bound first: Swift 6.3's optimizer miscompiles `.success(try await …[0])`
+                        // returned in this tuple (release builds crashed on a bad index).
+                        let applied = try await handleTogether([event])[0]
+                        return (index, .success(applied))
                     } catch {
                         return (index, .failure(error))
                     }

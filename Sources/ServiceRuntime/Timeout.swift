@@ -15,7 +15,12 @@ public func withTimeout<T: Sendable>(_ limit: Duration, _ body: @escaping @Senda
     return try await withTaskCancellationHandler {
         try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<T, any Error>) in
             let work = Task<Void, any Error> {
-                do { race.finish(with: .success(try await body())) } catch { race.finish(with: .failure(error)) }
+                do {
+                    let value = try await body()
+                    race.finish(with: .success(value))
+                } catch {
+                    race.finish(with: .failure(error))
+                }
             }
             let timer = Task<Void, any Error> {
                 try await Task.sleep(for: limit)
