@@ -43,15 +43,17 @@ struct OrderStore: Sendable {
     static let storeTimeout: Duration = .seconds(5)
 
     let database: PostgresClient
+    let outboxWakeUp: OutboxWakeUp
     let logger: Logger
     /// Orders without an idempotency key that arrive together are stored together.
     private let placements: Batcher<Outbox.Entry<OrderPlaced>, Void>
 
-    init(database: PostgresClient, logger: Logger) {
+    init(database: PostgresClient, outboxWakeUp: OutboxWakeUp, logger: Logger) {
         self.database = database
+        self.outboxWakeUp = outboxWakeUp
         self.logger = logger
         placements = Batcher(maximumBatch: 500, maximumWriters: 4) { placed in
-            try await Self.store(in: database, logger: logger) { transaction in
+            try await Self.store(in: database, waking: outboxWakeUp, logger: logger) { transaction in
                 try await Self.insert(placed, on: transaction, logger: logger)
             }
             return placed.map { _ in () }
@@ -88,7 +90,7 @@ struct OrderStore: Sendable {
         if let key = idempotencyKey {
             let logger = self.logger
             do {
-                try await Self.store(in: database, logger: logger) { transaction in
+                try await Self.store(in: database, waking: outboxWakeUp, logger: logger) { transaction in
                     try await Self.insert([placed], on: transaction, logger: logger)
                     let claimed = try await transaction.query(
                         "insert into idempotency_keys (key, order_id) values (\(key), \(orderID)) on conflict do nothing returning key", logger: logger
@@ -113,8 +115,8 @@ struct OrderStore: Sendable {
     /// stored: `write` has `storeTimeout` (then the transaction rolls back and the API answers
     /// 503), but a commit, once sent, is waited for, however long it takes, and its outcome
     /// is the answer. A 503 for an order that was then stored would make a client that retries
-    /// without an `Idempotency-Key` place it twice.
-    private static func store(in database: PostgresClient, logger: Logger, _ write: @escaping @Sendable (PostgresConnection) async throws -> Void) async throws {
+    /// without an `Idempotency-Key` place it twice. After the commit, the relay is woken.
+    private static func store(in database: PostgresClient, waking outboxWakeUp: OutboxWakeUp, logger: Logger, _ write: @escaping @Sendable (PostgresConnection) async throws -> Void) async throws {
         let decision = CommitDecision()
         let work = Task {
             try await database.withConnection { connection in
@@ -128,6 +130,7 @@ struct OrderStore: Sendable {
                 }
                 try await connection.query("commit", logger: logger)
             }
+            outboxWakeUp.committed()
         }
         do {
             try await withTimeout(storeTimeout) { try await work.value }
@@ -179,7 +182,7 @@ struct OrderStore: Sendable {
             )
             insert into order_history (order_id, status, at, detail) select order_id, 'accepted', created_at, 'order received' from placed
             """, logger: logger)
-        try await Outbox.enqueue(placed, schema: schema.name, on: transaction, logger: logger)
+        try await Outbox.enqueue(placed, on: transaction, logger: logger)
     }
 
     private func order(forKey key: String) async throws -> Order? {

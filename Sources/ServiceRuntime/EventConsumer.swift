@@ -96,7 +96,7 @@ public final class EventConsumer: Service {
     public init(queue: String, handler: any EventHandler, resources: ServiceResources) {
         self.queue = queue
         let handling = EventTransactions(
-            handler: handler, database: resources.database, schema: resources.schema.name, faults: resources.settings.faults,
+            handler: handler, database: resources.database, outboxWakeUp: resources.outboxWakeUp, faults: resources.settings.faults,
             limit: Self.transactionLimit, logger: resources.logger
         )
         transactions = Batcher(maximumBatch: resources.settings.concurrency, maximumWriters: 2) { await handling.handle($0) }

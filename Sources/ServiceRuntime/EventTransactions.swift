@@ -22,7 +22,8 @@ struct PendingEvent: Sendable {
 struct EventTransactions: Sendable {
     let handler: any EventHandler
     let database: PostgresClient
-    let schema: String
+    /// Told when a transaction committed events to the outbox.
+    let outboxWakeUp: OutboxWakeUp
     let faults: FaultInjection
     /// How long a transaction may take before it is abandoned (and its events fail).
     let limit: Duration
@@ -61,10 +62,13 @@ struct EventTransactions: Sendable {
     /// that never answers) is abandoned: it rolls back, or commits later, once, which the
     /// processed events make harmless when the events are handled again.
     private func handleTogether(_ events: [PendingEvent]) async throws -> [Bool] {
-        try await withTimeout(limit) { [self] in try await transact(events) }
+        let (applies, emitted) = try await withTimeout(limit) { [self] in try await transact(events) }
+        if emitted { outboxWakeUp.committed() }
+        return applies
     }
 
-    private func transact(_ events: [PendingEvent]) async throws -> [Bool] {
+    /// Per event, whether it had an effect; and whether the transaction emitted events.
+    private func transact(_ events: [PendingEvent]) async throws -> ([Bool], Bool) {
         try await database.withTransaction(logger: logger) { transaction in
             for pending in events { try faults.inject(into: pending.event) }
             let recorded = events.map { handler.recordsProcessed($0.event, delivery: $0.delivery) }
@@ -81,8 +85,8 @@ struct EventTransactions: Sendable {
                 }
             }
             let emitted = outbox.take()
-            if !emitted.isEmpty { try await Outbox.insert(emitted, schema: schema, on: transaction, logger: logger) }
-            return applies
+            if !emitted.isEmpty { try await Outbox.insert(emitted, on: transaction, logger: logger) }
+            return (applies, !emitted.isEmpty)
         }
     }
 

@@ -42,32 +42,26 @@ public enum Outbox {
         return 0
     }
 
-    /// The notification channel the relay listens on.
-    static func channel(schema: String) -> String { "outbox_\(schema)" }
-
-    /// Adds `entries` to the outbox within the caller's transaction, in this order, and wakes
-    /// the relays at commit.
-    public static func enqueue<P: EventPayload>(_ entries: [Entry<P>], schema: String, on connection: PostgresConnection, logger: Logger) async throws {
-        try await insert(entries.map(\.row), schema: schema, on: connection, logger: logger)
+    /// Adds `entries` to the outbox within the caller's transaction, in this order. Once the
+    /// transaction commits, the caller tells the relay (`OutboxWakeUp.committed`).
+    public static func enqueue<P: EventPayload>(_ entries: [Entry<P>], on connection: PostgresConnection, logger: Logger) async throws {
+        try await insert(entries.map(\.row), on: connection, logger: logger)
     }
 
-    /// Adds `rows`, in this order, and wakes the relays at commit, with one statement.
-    static func insert(_ rows: [Row], schema: String, on connection: PostgresConnection, logger: Logger) async throws {
+    /// Adds `rows`, in this order, with one statement.
+    static func insert(_ rows: [Row], on connection: PostgresConnection, logger: Logger) async throws {
         let ids = rows.map(\.eventID)
         let (types, exchanges, routingKeys) = (rows.map(\.type.rawValue), rows.map(\.type.exchange), rows.map(\.type.routingKey))
         // Empty for none: PostgresNIO binds no arrays of optionals.
         let (bodies, times, traceparents) = (rows.map(\.body), rows.map(\.occurredAt), rows.map { $0.traceparent ?? "" })
         try await connection.query("""
-            with added as (
-                insert into outbox (event_id, event_type, exchange, routing_key, body, occurred_at, traceparent)
-                select id, type, exchange, routing_key, body, at, nullif(traceparent, '')
-                from unnest(
-                    \(ids)::uuid[], \(types)::text[], \(exchanges)::text[], \(routingKeys)::text[],
-                    \(bodies)::bytea[], \(times)::timestamptz[], \(traceparents)::text[]
-                ) with ordinality as event(id, type, exchange, routing_key, body, at, traceparent, position)
-                order by position
-            )
-            select pg_notify(\(channel(schema: schema)), '')
+            insert into outbox (event_id, event_type, exchange, routing_key, body, occurred_at, traceparent)
+            select id, type, exchange, routing_key, body, at, nullif(traceparent, '')
+            from unnest(
+                \(ids)::uuid[], \(types)::text[], \(exchanges)::text[], \(routingKeys)::text[],
+                \(bodies)::bytea[], \(times)::timestamptz[], \(traceparents)::text[]
+            ) with ordinality as event(id, type, exchange, routing_key, body, at, traceparent, position)
+            order by position
             """, logger: logger)
     }
 
@@ -120,8 +114,9 @@ public final class PendingOutbox: Sendable {
 /// Publishes the outbox: takes the oldest unsent rows (`FOR UPDATE SKIP LOCKED`, so replicas
 /// share the work without waiting on each other), publishes them in order, `mandatory`, with
 /// publisher confirms, and marks sent, in the same transaction, those the broker confirmed.
-/// Wakes on `LISTEN/NOTIFY`, with a slow poll as a safety net; on graceful shutdown it
-/// flushes what is left, then stops.
+/// Wakes when the service's own transactions commit outbox rows (`OutboxWakeUp`), with a
+/// one-second poll for rows that another replica wrote and did not relay (it stopped, say);
+/// on graceful shutdown it flushes what is left, then stops.
 ///
 /// An event the broker returns as unroutable (its queue was deleted, say) is not sent: it
 /// stays in the outbox, and its event type is held back (`HeldRoutes`) and tried again every
@@ -134,6 +129,7 @@ public final class OutboxRelay: Service {
     private let logger: Logger
     private let held: HeldRoutes
     private let health: ServiceHealth
+    private let wakeUp: OutboxWakeUp
     private let timeToLive: [EventType: Duration]
     private let batchSize: Int
     private let pollInterval: Duration
@@ -154,6 +150,7 @@ public final class OutboxRelay: Service {
         database = resources.database
         broker = resources.publishing
         health = resources.health
+        wakeUp = resources.outboxWakeUp
         schema = resources.schema.name
         appID = resources.settings.service
         logger = resources.logger
@@ -164,19 +161,17 @@ public final class OutboxRelay: Service {
     }
 
     public func run() async throws {
-        let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        let interval = pollInterval
+        let (interval, wakeUp) = (pollInterval, self.wakeUp)
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.listen(wake) }
             group.addTask { await self.measureBacklog(every: .seconds(5)) }
             group.addTask {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: interval)
-                    wake.yield()
+                    wakeUp.committed()
                 }
             }
-            wake.yield()
-            for await _ in wakeups.cancelOnGracefulShutdown() {
+            wakeUp.committed()  // what was committed before the start
+            for await _ in wakeUp.wakeups.cancelOnGracefulShutdown() {
                 while await relayOnce() == batchSize {}
             }
             // Flush what committed before the shutdown, as far as the broker lets us.
@@ -312,25 +307,6 @@ public final class OutboxRelay: Service {
         while !Task.isCancelled {
             if let count = try? await Outbox.backlog(in: database, logger: logger) { backlog.record(count) }
             try? await Task.sleep(for: interval)
-        }
-    }
-
-    /// Forwards the outbox notifications to `wake`, reconnecting if the listening connection drops.
-    private func listen(_ wake: AsyncStream<Void>.Continuation) async {
-        let channel = Outbox.channel(schema: schema)
-        while !Task.isCancelled {
-            do {
-                try await database.withConnection { connection in
-                    try await connection.listen(on: channel) { notifications in
-                        wake.yield()  // catch up on what was committed before listening
-                        for try await _ in notifications { wake.yield() }
-                    }
-                }
-            } catch {
-                if Task.isCancelled { return }
-                logger.debug("outbox listener dropped; relying on polling until it is back", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: .seconds(1))
-            }
         }
     }
 }

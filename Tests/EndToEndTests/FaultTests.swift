@@ -35,9 +35,11 @@ extension PipelineTests {
 
         // Deleted under running consumers: the broker cancels them, and they declare it again.
         _ = try await withBroker { try await $0.deleteQueue(Queues.orderEvents) }
+        let deleted = ContinuousClock.now
         try await eventually(.seconds(30), "the inventory workers to declare order-events again and consume it") {
             (try? await withBroker { try await $0.inspectQueue(Queues.orderEvents).consumerCount }) == 2
         }
+        print("order-events deleted under its consumers: declared and consumed again after \(ContinuousClock.now - deleted)")
         let exited = await pipeline.exited()
         #expect(exited.isEmpty, "exited after the queue was deleted: \(exited)")
         ids += try await place(20, of: "Taco")
@@ -61,7 +63,9 @@ extension PipelineTests {
         for id in waiting { #expect(try await order(id)["status"] as? String == "accepted") }
 
         try await pipeline.run(inventoryReplicas: 1)
+        let declared = ContinuousClock.now
         let orders = try await waitUntilNotified(ids)
+        print("the orders held in the outbox were notified \(ContinuousClock.now - declared) after a worker declared the queue again")
         #expect(orders.allSatisfy { $0["status"] as? String == "reserved" })
         try await eventually(.seconds(10), "order-api's /ready to drop the problem") {
             try await readiness(api).problems["outbox:OrderPlaced"] == nil

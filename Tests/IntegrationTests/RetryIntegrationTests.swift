@@ -191,7 +191,7 @@ struct RetryIntegrationTests {
             group.addTask { await database.run() }
             defer { group.cancelAll() }
             try await schema.migrate(database, logger: logger)
-            let transactions = EventTransactions(handler: handler, database: database, schema: schema.name, faults: settings.faults, limit: .seconds(30), logger: logger)
+            let transactions = EventTransactions(handler: handler, database: database, outboxWakeUp: OutboxWakeUp(), faults: settings.faults, limit: .seconds(30), logger: logger)
             return await transactions.handle(zip(events, deliveries).map { event, delivery in
                 PendingEvent(event: .inventoryReserved(event), delivery: delivery, context: .topLevel, logger: logger)
             })

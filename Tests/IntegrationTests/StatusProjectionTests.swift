@@ -12,7 +12,7 @@ struct StatusProjectionTests {
     /// An order store on a fresh schema of its own, with one accepted order.
     static func withOrder(_ body: @Sendable (OrderStore, PostgresClient, UUID) async throws -> Void) async throws {
         try await withFreshSchema("projection_test", migrating: OrderStore.schema) { database, logger in
-            let store = OrderStore(database: database, logger: logger)
+            let store = OrderStore(database: database, outboxWakeUp: OutboxWakeUp(), logger: logger)
             let request = try OrderRequest(json: Data(#"{"user_id": "u-1", "item": "Taco", "quantity": 1}"#.utf8))
             guard case .accepted(let order) = try await store.place(request, idempotencyKey: nil) else {
                 Issue.record("the order was not accepted")
