@@ -30,6 +30,7 @@ else
 fi
 SATURATION_CONNECTIONS=64
 DRAIN_SECONDS=30
+DRAIN_INGEST_SECONDS=10  # the drain's backlog, in QUICK runs too: some 10,000 orders
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 sql() { psql "$DATABASE" -qAtX -F ' ' -c "$1"; }
@@ -163,7 +164,7 @@ drain() {
   local workers; workers="$(pids_of inventory-worker) $(pids_of notification-worker)"
   kill -STOP $workers
   local from; from=$(now)
-  "$BIN/order-load" ingest --url "http://127.0.0.1:$API_PORT" --connections "$SATURATION_CONNECTIONS" --duration "$SECONDS_PER_RUN" >/dev/null
+  "$BIN/order-load" ingest --url "http://127.0.0.1:$API_PORT" --connections "$SATURATION_CONNECTIONS" --duration "$DRAIN_INGEST_SECONDS" >/dev/null
   local to; to=$(now)
   until [ "$(sql "select count(*) from order_api.outbox where sent_at is null")" = 0 ]; do sleep 0.2; done
   local api inventory notification postgres rabbit
@@ -196,7 +197,7 @@ PY
 log "draining a backlog"
 add "## Drain: what an order costs ($REPLICAS inventory replica(s))"
 add ""
-add "Workers stopped while closed-loop ingest ($SATURATION_CONNECTIONS connections, ${SECONDS_PER_RUN} s) fills their queue; then everything until the last order is notified. CPU in ms per order; the whole machine includes what no column names (the kernel's own threads, the load generator's idle wait); statements and commits in the benchmark's database."
+add "Workers stopped while closed-loop ingest ($SATURATION_CONNECTIONS connections, ${DRAIN_INGEST_SECONDS} s) fills their queue; then everything until the last order is notified. CPU in ms per order; the whole machine includes what no column names (the kernel's own threads, the load generator's idle wait); statements and commits in the benchmark's database."
 add ""
 add "| orders | notified | drained/s | CPU, whole machine | order-api | inventory-worker | notification-worker | PostgreSQL | RabbitMQ | commits per order | statements per order |"
 add "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
