@@ -170,7 +170,10 @@ public struct TopologyMismatch: Error, Sendable, Hashable, CustomStringConvertib
 
     public var description: String {
         let difference = argument.map { "its \($0) differs from what this service declares" } ?? "it was declared with other arguments"
-        let setting = argument.flatMap { Self.settings[$0] }.map { "set \($0) to match the existing queue, or " } ?? ""
+        // No setting shapes a dead-letter queue's delivery limit: it differs only when an
+        // earlier version declared the queue (on RabbitMQ 4), and migrating is the way.
+        let shapedBySetting = !(argument == "x-delivery-limit" && Queues.workQueue(ofDeadLetterQueue: queue) != nil)
+        let setting = argument.flatMap { shapedBySetting ? Self.settings[$0] : nil }.map { "set \($0) to match the existing queue, or " } ?? ""
         return "queue '\(queue)' already exists and \(difference) (broker: \(brokerReply)). To go on, \(setting)migrate it: "
             + "stop every service, let its consumers drain it or move its messages elsewhere, delete it "
             + "(rabbitmqctl delete_queue \(queue)), and start the services again so they declare it anew."

@@ -1,4 +1,4 @@
-import ServiceRuntime
+@testable import ServiceRuntime
 import Synchronization
 import Testing
 
@@ -39,5 +39,26 @@ struct TimeoutTests {
         try await Task.sleep(for: .milliseconds(50))
         task.cancel()
         await #expect(throws: CancellationError.self) { try await task.value }
+    }
+}
+
+@Suite("A consumer's progress")
+struct ConsumerProgressTests {
+    @Test("a consumer holding deliveries and settling none for longer than the limit is stalled; one that holds none, or settles, is not")
+    func stalls() async throws {
+        let progress = ConsumerProgress()
+        #expect(progress.stalledFor(longerThan: .zero) == nil, "holding nothing is never stalled")
+        progress.took()
+        progress.took()
+        try await Task.sleep(for: .milliseconds(20))
+        let stalled = try #require(progress.stalledFor(longerThan: .milliseconds(10)))
+        #expect(stalled.held == 2)
+        #expect(stalled.idle >= .milliseconds(20))
+        #expect(progress.stalledFor(longerThan: .seconds(60)) == nil)
+        progress.settled()  // settling one is progress, though one is still held
+        #expect(progress.stalledFor(longerThan: .milliseconds(10)) == nil)
+        progress.settled()
+        try await Task.sleep(for: .milliseconds(20))
+        #expect(progress.stalledFor(longerThan: .milliseconds(10)) == nil)
     }
 }
