@@ -48,9 +48,6 @@ public final class ReconnectingConnection: Service, Sendable {
     /// Whether a connection is open right now.
     public var isConnected: Bool { state.withLock { $0.current?.isOpen ?? false } }
 
-    /// Whether the broker has blocked the open connection for a resource alarm.
-    public var isBlocked: Bool { state.withLock { $0.current?.isBlocked ?? false } }
-
     /// Whether `run()` has ended, so no connection will come any more.
     public var isStopped: Bool { state.withLock { $0.stopped } }
 

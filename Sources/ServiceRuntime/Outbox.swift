@@ -124,7 +124,6 @@ public final class PendingOutbox: Sendable {
 public final class OutboxRelay: Service {
     private let database: PostgresClient
     private let broker: ReconnectingConnection
-    private let schema: String
     private let appID: String
     private let logger: Logger
     private let held: HeldRoutes
@@ -151,7 +150,6 @@ public final class OutboxRelay: Service {
         broker = resources.publishing
         health = resources.health
         wakeUp = resources.outboxWakeUp
-        schema = resources.schema.name
         appID = resources.settings.service
         logger = resources.logger
         held = HeldRoutes(health: resources.health, logger: resources.logger)
