@@ -97,7 +97,7 @@ struct OrderStore: Sendable {
                     )
                     guard try await claimed.hasRows() else { throw KeyTaken() }
                 }
-            } catch is KeyTaken {
+            } catch let error as PostgresTransactionError where error.closureError is KeyTaken {
                 // Another request with this key committed first.
                 guard let earlier = try await order(forKey: key) else { throw KeyTaken() }
                 return earlier.matches(request) ? .replayed(earlier) : .conflict
@@ -119,16 +119,10 @@ struct OrderStore: Sendable {
     private static func store(in database: PostgresClient, waking outboxWakeUp: OutboxWakeUp, logger: Logger, _ write: @escaping @Sendable (PostgresConnection) async throws -> Void) async throws {
         let decision = CommitDecision()
         let work = Task {
-            try await database.withConnection { connection in
-                try await connection.query("begin", logger: logger)
-                do {
-                    try await write(connection)
-                    guard decision.commit() else { throw TimeoutError() }
-                } catch {
-                    _ = try? await connection.query("rollback", logger: logger)
-                    throw error
-                }
-                try await connection.query("commit", logger: logger)
+            try await database.withTransaction(logger: logger) { transaction in
+                try await write(transaction)
+                // The last step before the commit: a store already abandoned rolls back instead.
+                guard decision.commit() else { throw TimeoutError() }
             }
             outboxWakeUp.committed()
         }
