@@ -253,8 +253,9 @@ public final class OutboxRelay: Service {
             confirmDuration.record(duration: ContinuousClock.now - started)
             let confirmed = Date()
             var sent: [Int64] = []
-            for (index, outcome) in outcomes.enumerated() {
-                let message = batch[index]
+            var routes: [HeldRoutes.Outcome] = []
+            for (index, (message, outcome)) in zip(batch, outcomes).enumerated() {
+                routes.append(HeldRoutes.Outcome(type: types[index], exchange: message.exchange, routingKey: message.routingKey, result: outcome))
                 switch outcome {
                 case .success:
                     sent.append(ids[index])
@@ -266,7 +267,7 @@ public final class OutboxRelay: Service {
                     ])
                 }
             }
-            held.update(after: zip(types, zip(batch, outcomes)).map { HeldRoutes.Outcome(type: $0.0, exchange: $0.1.0.exchange, routingKey: $0.1.0.routingKey, result: $0.1.1) })
+            held.update(after: routes)
             step.set("marking rows sent")
             if !sent.isEmpty {
                 try await transaction.query("update outbox set sent_at = now() where id = any(\(sent))", logger: logger)
