@@ -48,6 +48,19 @@ public final class AMQPConnection: Sendable {
         }
     }
 
+    /// Runs `body` with this connection, then closes it gracefully, whether `body` returned or
+    /// threw (a close also hands back whatever `body` got and did not settle).
+    public func closing<T>(after body: (AMQPConnection) async throws -> T) async throws -> T {
+        do {
+            let result = try await body(self)
+            await close()
+            return result
+        } catch {
+            await close()
+            throw error
+        }
+    }
+
     /// Starts the same graceful close without waiting for it; `closed()` tells when it is done.
     /// A connection that has not closed a few seconds after `timeout` (its thread held in a
     /// write to a broker that stopped reading) has its socket shut down.

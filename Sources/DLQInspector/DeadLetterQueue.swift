@@ -94,13 +94,5 @@ struct DeadLetterQueue {
 /// Runs `body` with a broker connection, and closes it afterwards, which also hands back
 /// anything still held.
 func withBroker<T>(_ body: (AMQPConnection) async throws -> T) async throws -> T {
-    let connection = try await connect()
-    do {
-        let result = try await body(connection)
-        await connection.close()
-        return result
-    } catch {
-        await connection.close()
-        throw error
-    }
+    try await connect().closing(after: body)
 }

@@ -10,15 +10,7 @@ import Testing
 extension PipelineTests {
     /// Runs `body` with a connection of the test virtual host, closed afterwards.
     func withBroker<T: Sendable>(_ body: (AMQPConnection) async throws -> T) async throws -> T {
-        let connection = try await AMQPConnection.connect(AMQPConfiguration(url: Pipeline.rabbitURL, connectionName: "e2e-operator"))
-        do {
-            let result = try await body(connection)
-            await connection.close()
-            return result
-        } catch {
-            await connection.close()
-            throw error
-        }
+        try await AMQPConnection.connect(AMQPConfiguration(url: Pipeline.rabbitURL, connectionName: "e2e-operator")).closing(after: body)
     }
 
     func readiness(_ url: String) async throws -> (status: Int, problems: [String: String]) {
