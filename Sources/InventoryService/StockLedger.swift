@@ -43,53 +43,83 @@ public enum StockLedger {
         case alreadyDecided
     }
 
-    /// Decides one order within the caller's transaction, with one statement: holds its stock
-    /// if enough is available, never going below zero, whatever other replicas do at the same
-    /// time (the conditional update locks the item's row), and records the reservation with
-    /// its outcome, unless the order has one already.
-    static func decide(_ placed: Event<OrderPlaced>, on connection: PostgresConnection, logger: Logger) async throws -> Decision {
-        let (orderID, line) = (placed.metadata.orderID, placed.payload)
+    /// Decides these orders within the caller's transaction, in this order, with two
+    /// statements however many they are: the first locks their items' stock rows (in item
+    /// order, so that transactions of other replicas cannot deadlock with this one) and reads
+    /// which orders have a reservation already; the second records each new order's
+    /// reservation with its outcome and takes the stock of those reserved. An order is
+    /// reserved if enough of its item is left after the orders before it, so stock never goes
+    /// below zero, whatever other replicas do at the same time.
+    static func decide(_ orders: [Event<OrderPlaced>], on connection: PostgresConnection, logger: Logger) async throws -> [Decision] {
+        let items = Set(orders.map(\.payload.item)).sorted()
+        let orderIDs = orders.map(\.metadata.orderID)
+        var available: [String: Int] = [:]
+        var decided = Set<UUID>()
         let rows = try await connection.query("""
-            with taken as (
-                update stock set available = available - \(line.quantity), reserved = reserved + \(line.quantity)
-                where item = \(line.item) and available >= \(line.quantity)
-                    and not exists (select 1 from reservations where order_id = \(orderID))
-                returning item
-            ), decided as (
-                insert into reservations (order_id, event_id, item, quantity, outcome, reason)
-                select \(orderID), \(placed.metadata.eventID), \(line.item), \(line.quantity),
-                    case when exists (select 1 from taken) then 'reserved' else 'failed' end,
-                    case
-                        when exists (select 1 from taken) then null
-                        when exists (select 1 from stock where item = \(line.item)) then \(InventoryFailureReason.insufficientStock.rawValue)
-                        else \(InventoryFailureReason.unknownItem.rawValue)
-                    end
-                on conflict (order_id) do nothing
-                returning reason
-            )
-            select exists (select 1 from decided), (select reason from decided), exists (select 1 from taken)
+            with locked as (select item, available from stock where item = any(\(items)) order by item for update)
+            select item, available, null::uuid from locked
+            union all
+            select null, null, order_id from reservations where order_id = any(\(orderIDs))
             """, logger: logger)
-        for try await (recorded, reason, took) in rows.decode((Bool, String?, Bool).self) {
-            if recorded { return reason.flatMap(InventoryFailureReason.init(rawValue:)).map(Decision.failed) ?? .reserved }
-            if took { throw DecidedConcurrently(orderID: orderID) }
-            return .alreadyDecided
+        for try await (item, count, orderID) in rows.decode((String?, Int?, UUID?).self) {
+            if let item, let count { available[item] = count }
+            if let orderID { decided.insert(orderID) }
         }
-        preconditionFailure("a select without from returns one row")
+        var decisions: [Decision] = []
+        var new: [(event: Event<OrderPlaced>, decision: Decision)] = []
+        for placed in orders {
+            let (orderID, line) = (placed.metadata.orderID, placed.payload)
+            let decision: Decision
+            if decided.contains(orderID) {
+                decision = .alreadyDecided
+            } else if let left = available[line.item] {
+                decision = left >= line.quantity ? .reserved : .failed(.insufficientStock)
+                if decision == .reserved { available[line.item] = left - line.quantity }
+            } else {
+                decision = .failed(.unknownItem)
+            }
+            decisions.append(decision)
+            if decision != .alreadyDecided {
+                decided.insert(orderID)
+                new.append((placed, decision))
+            }
+        }
+        guard !new.isEmpty else { return decisions }
+        let reasons = new.map { entry -> String in
+            if case .failed(let reason) = entry.decision { return reason.rawValue }
+            return ""  // PostgresNIO binds no arrays of optionals
+        }
+        let recorded = try await connection.query("""
+            with decided as (
+                insert into reservations (order_id, event_id, item, quantity, outcome, reason)
+                select order_id, event_id, item, quantity, outcome, nullif(reason, '')
+                from unnest(
+                    \(new.map(\.event.metadata.orderID))::uuid[], \(new.map(\.event.metadata.eventID))::uuid[],
+                    \(new.map(\.event.payload.item))::text[], \(new.map(\.event.payload.quantity))::int[],
+                    \(new.map { $0.decision == .reserved ? "reserved" : "failed" })::text[], \(reasons)::text[]
+                ) as decision(order_id, event_id, item, quantity, outcome, reason)
+                on conflict (order_id) do nothing
+                returning item, quantity, outcome
+            ), taken as (
+                update stock set available = stock.available - taking.quantity, reserved = stock.reserved + taking.quantity
+                from (select item, sum(quantity)::int as quantity from decided where outcome = 'reserved' group by item) as taking
+                where stock.item = taking.item
+            )
+            select count(*) from decided
+            """, logger: logger)
+        for try await count in recorded.decode(Int.self) where count < new.count {
+            // A concurrent transaction recorded one of these orders after this one read them.
+            throw DecidedConcurrently(orderIDs: new.map(\.event.metadata.orderID))
+        }
+        return decisions
     }
 
-    /// A concurrent transaction recorded this order's reservation while this one took its
-    /// stock: this one must roll back, and is retried like any transient failure, after which
-    /// it finds the order decided.
+    /// A concurrent transaction recorded the reservation of one of these orders after this one
+    /// read them: this one must roll back, and is retried like any transient failure, after
+    /// which it finds the order decided.
     struct DecidedConcurrently: Error, CustomStringConvertible {
-        let orderID: UUID
-        var description: String { "order \(orderID) was decided by a concurrent transaction" }
-    }
-
-    /// Locks the stock rows of `items` for the caller's transaction, in item order, so that
-    /// transactions taking several of them cannot deadlock.
-    static func lock(items: Set<String>, on connection: PostgresConnection, logger: Logger) async throws {
-        guard items.count > 1 else { return }  // one row: nothing to order
-        try await connection.query("select item from stock where item = any(\(items.sorted())) order by item for update", logger: logger)
+        let orderIDs: [UUID]
+        var description: String { "one of the orders \(orderIDs.map(\.uuidString)) was decided by a concurrent transaction" }
     }
 
     static func items(_ database: PostgresClient) async throws -> [Item] {

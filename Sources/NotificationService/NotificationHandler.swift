@@ -15,17 +15,23 @@ struct NotificationHandler: EventHandler {
         try await notifier.send(try Self.notification(for: event), logger: logger)
     }
 
-    func handle(_ event: OrderEvent, delivery: AMQPDelivery, transaction: PostgresConnection, outbox: PendingOutbox, logger: Logger) async throws {
-        let notification = try Self.notification(for: event)
+    func handle(_ events: [PendingEvent], transaction: PostgresConnection, outbox: PendingOutbox) async throws {
+        let notifications = try events.map { try Self.notification(for: $0.event) }
         try await transaction.query("""
             insert into notifications (event_id, order_id, user_id, channel, outcome)
-            values (\(notification.notificationID), \(notification.orderID), \(notification.userID), \(notifier.channel), \(notification.outcome.rawValue))
-            """, logger: logger)
-        let sent = Event(
-            metadata: EventMetadata(orderID: notification.orderID, causationID: notification.notificationID),
-            payload: NotificationSent(userID: notification.userID, channel: notifier.channel, outcome: notification.outcome)
-        )
-        outbox.add(sent)
+            select event_id, order_id, user_id, \(notifier.channel), outcome
+            from unnest(
+                \(notifications.map(\.notificationID))::uuid[], \(notifications.map(\.orderID))::uuid[],
+                \(notifications.map(\.userID))::text[], \(notifications.map(\.outcome.rawValue))::text[]
+            ) as notification(event_id, order_id, user_id, outcome)
+            """, logger: events[0].logger)
+        for (pending, notification) in zip(events, notifications) {
+            let sent = Event(
+                metadata: EventMetadata(orderID: notification.orderID, causationID: notification.notificationID),
+                payload: NotificationSent(userID: notification.userID, channel: notifier.channel, outcome: notification.outcome)
+            )
+            outbox.add(sent, causedBy: pending)
+        }
     }
 
     /// What the customer is told about `event`.

@@ -19,7 +19,7 @@ public enum OrderAPI {
         guard let management = URL(string: managementText), ["http", "https"].contains(management.scheme) else {
             throw ConfigurationError(variable: "RABBITMQ_MANAGEMENT_URL", problem: "'\(managementText)' is not an http(s) URL")
         }
-        let store = OrderStore(database: database, outboxWakeUp: resources.outboxWakeUp, logger: logger)
+        let store = OrderStore(database: database, outbox: resources.outboxDispatch, logger: logger)
         let changes = OrderChanges(database: database, logger: logger)
         let system = SystemStatus(store: store, broker: resources.consuming, topology: settings.broker.topology, management: management)
         let router = Self.router(resources, store: store, changes: changes, system: system)

@@ -56,9 +56,10 @@ final class OrderChanges: Service, Sendable {
                 try await database.withConnection { connection in
                     try await connection.listen(on: OrderStore.changesChannel) { notifications in
                         for try await notification in notifications {
-                            guard let orderID = UUID(uuidString: notification.payload) else { continue }
-                            let listeners = subscribers.withLock { Array(($0[orderID] ?? [:]).values) + Array(($0[nil] ?? [:]).values) }
-                            for listener in listeners { listener.yield(orderID) }
+                            for orderID in notification.payload.split(separator: ",").compactMap({ UUID(uuidString: String($0)) }) {
+                                let listeners = subscribers.withLock { Array(($0[orderID] ?? [:]).values) + Array(($0[nil] ?? [:]).values) }
+                                for listener in listeners { listener.yield(orderID) }
+                            }
                         }
                     }
                 }

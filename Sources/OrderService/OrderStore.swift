@@ -36,24 +36,25 @@ struct OrderStore: Sendable {
     /// A key is remembered for `RETENTION`: a repeat after that is a new order.
     static let idempotencyKeys = RetentionService.Table("idempotency_keys", key: "key", age: "created_at")
 
-    /// Where the projection announces that an order changed; the payload is its id.
+    /// Where the projection announces that orders changed; the payload is their ids,
+    /// comma-separated.
     static let changesChannel = "order_changes"
 
     /// How long the statements that store an order may take before the API answers 503.
     static let storeTimeout: Duration = .seconds(5)
 
     let database: PostgresClient
-    let outboxWakeUp: OutboxWakeUp
+    let outbox: OutboxDispatch
     let logger: Logger
     /// Orders without an idempotency key that arrive together are stored together.
     private let placements: Batcher<Outbox.Entry<OrderPlaced>, Void>
 
-    init(database: PostgresClient, outboxWakeUp: OutboxWakeUp, logger: Logger) {
+    init(database: PostgresClient, outbox: OutboxDispatch, logger: Logger) {
         self.database = database
-        self.outboxWakeUp = outboxWakeUp
+        self.outbox = outbox
         self.logger = logger
         placements = Batcher(maximumBatch: 500, maximumWriters: 4) { placed in
-            try await Self.store(in: database, waking: outboxWakeUp, logger: logger) { transaction in
+            try await Self.store(in: database, dispatchingTo: outbox, logger: logger) { transaction in
                 try await Self.insert(placed, on: transaction, logger: logger)
             }
             return placed.map { _ in () }
@@ -90,12 +91,13 @@ struct OrderStore: Sendable {
         if let key = idempotencyKey {
             let logger = self.logger
             do {
-                try await Self.store(in: database, waking: outboxWakeUp, logger: logger) { transaction in
-                    try await Self.insert([placed], on: transaction, logger: logger)
+                try await Self.store(in: database, dispatchingTo: outbox, logger: logger) { transaction in
+                    let stored = try await Self.insert([placed], on: transaction, logger: logger)
                     let claimed = try await transaction.query(
                         "insert into idempotency_keys (key, order_id) values (\(key), \(orderID)) on conflict do nothing returning key", logger: logger
                     )
                     guard try await claimed.hasRows() else { throw KeyTaken() }
+                    return stored
                 }
             } catch let error as PostgresTransactionError where error.closureError is KeyTaken {
                 // Another request with this key committed first.
@@ -115,16 +117,21 @@ struct OrderStore: Sendable {
     /// stored: `write` has `storeTimeout` (then the transaction rolls back and the API answers
     /// 503), but a commit, once sent, is waited for, however long it takes, and its outcome
     /// is the answer. A 503 for an order that was then stored would make a client that retries
-    /// without an `Idempotency-Key` place it twice. After the commit, the relay is woken.
-    private static func store(in database: PostgresClient, waking outboxWakeUp: OutboxWakeUp, logger: Logger, _ write: @escaping @Sendable (PostgresConnection) async throws -> Void) async throws {
+    /// without an `Idempotency-Key` place it twice. After the commit, the outbox rows `write`
+    /// returns go to the relay.
+    private static func store(
+        in database: PostgresClient, dispatchingTo outbox: OutboxDispatch, logger: Logger,
+        _ write: @escaping @Sendable (PostgresConnection) async throws -> [Outbox.Stored]
+    ) async throws {
         let decision = CommitDecision()
         let work = Task {
-            try await database.withTransaction(logger: logger) { transaction in
-                try await write(transaction)
+            let stored = try await database.withTransaction(logger: logger) { transaction in
+                let stored = try await write(transaction)
                 // The last step before the commit: a store already abandoned rolls back instead.
                 guard decision.commit() else { throw TimeoutError() }
+                return stored
             }
-            outboxWakeUp.committed()
+            outbox.committed(stored)
         }
         do {
             try await withTimeout(storeTimeout) { try await work.value }
@@ -162,7 +169,7 @@ struct OrderStore: Sendable {
     }
 
     /// The orders, their first history steps and their outbox rows, with two statements.
-    private static func insert(_ placed: [Outbox.Entry<OrderPlaced>], on transaction: PostgresConnection, logger: Logger) async throws {
+    private static func insert(_ placed: [Outbox.Entry<OrderPlaced>], on transaction: PostgresConnection, logger: Logger) async throws -> [Outbox.Stored] {
         let events = placed.map(\.event)
         let ids = events.map(\.metadata.orderID)
         let times = events.map(\.metadata.timestamp)
@@ -176,7 +183,7 @@ struct OrderStore: Sendable {
             )
             insert into order_history (order_id, status, at, detail) select order_id, 'accepted', created_at, 'order received' from placed
             """, logger: logger)
-        try await Outbox.enqueue(placed, on: transaction, logger: logger)
+        return try await Outbox.enqueue(placed, on: transaction, logger: logger)
     }
 
     private func order(forKey key: String) async throws -> Order? {
@@ -260,64 +267,156 @@ struct OrderStore: Sendable {
 
     // MARK: Projection
 
-    /// Moves the order to `status` if that is forward, or from one dead-lettered state to
-    /// another that says something new; records the step and announces the change. The check
-    /// and the change are one statement.
-    func advance(_ orderID: UUID, to status: OrderStatus, reason: String?, detail: String, at time: Date, on transaction: PostgresConnection, logger: Logger) async throws {
-        let forwardFrom = OrderStatus.allCases.filter { $0.canMove(to: status) }.map(\.rawValue)
-        let deadLetteredFrom = status.isDeadLettered ? OrderStatus.allCases.filter(\.isDeadLettered).map(\.rawValue) : []
-        let moved = try await change("""
-            update orders set status = \(status.rawValue), reason = \(reason), updated_at = now()
-            where order_id = \(orderID) and (status = any(\(forwardFrom)) or (
-                status = any(\(deadLetteredFrom)) and (status, reason) is distinct from (\(status.rawValue)::text, \(reason)::text)
-            ))
-            returning order_id
-            """, step: status.rawValue, detail: detail, at: time, on: transaction, logger: logger)
-        guard !moved else { return }
-        var current: String?
-        for try await text in try await transaction.query("select status from orders where order_id = \(orderID)", logger: logger).decode(String.self) {
-            current = text
+    /// What one status event asks of its order.
+    struct Change: Sendable {
+        enum Kind: Sendable {
+            /// To this status, if that is forward, or from one dead-lettered state to another
+            /// that says something new.
+            case status(OrderStatus, reason: String?)
+            /// `notified_at` set, once.
+            case notified
         }
-        if let current {
-            logger.info("late or repeated status event; the order stays as it is", metadata: ["status": "\(current)", "event_status": "\(status.rawValue)"])
-        } else {
-            logger.warning("status event for an unknown order; ignored", metadata: ["status": "\(status.rawValue)"])
+
+        let orderID: UUID
+        let kind: Kind
+        /// The step's text in the order's history.
+        let detail: String
+        let at: Date
+        /// The event's logger.
+        let logger: Logger
+    }
+
+    /// Applies a transaction's changes, with a fixed number of statements however many they
+    /// are: locks their orders in id order (so that concurrent transactions cannot deadlock),
+    /// moves the statuses, sets `notified_at`, records a history step for each change that
+    /// took effect, and announces the changed orders on `changesChannel`. Changes of one order
+    /// apply in their order; one that changes nothing (late, repeated, or for an unknown
+    /// order) is logged and ignored.
+    func apply(_ changes: [Change], on transaction: PostgresConnection, logger: Logger) async throws {
+        let orderIDs = Set(changes.map(\.orderID))
+        if orderIDs.count > 1 {
+            try await transaction.query("select 1 from orders where order_id = any(\(Array(orderIDs))) order by order_id for update", logger: logger)
+        }
+        var changed = Set<UUID>()
+        var ignored: [Change] = []
+        // An order named twice moves twice, in turn: each round names an order once.
+        var moves = changes.filter { if case .status = $0.kind { true } else { false } }
+        while !moves.isEmpty {
+            var seen = Set<UUID>()
+            let round = moves.filter { seen.insert($0.orderID).inserted }
+            moves = Self.removing(round, from: moves)
+            let moved = try await move(round, on: transaction, logger: logger)
+            changed.formUnion(moved)
+            ignored += round.filter { !moved.contains($0.orderID) }
+        }
+        let notified = changes.filter { if case .notified = $0.kind { true } else { false } }
+        if !notified.isEmpty {
+            let marked = try await markNotified(notified, on: transaction, logger: logger)
+            changed.formUnion(marked)
+            var first = Set<UUID>()
+            ignored += notified.filter { !marked.contains($0.orderID) || !first.insert($0.orderID).inserted }
+        }
+        if !ignored.isEmpty { try await logIgnored(ignored, on: transaction, logger: logger) }
+        if !changed.isEmpty { try await announce(changed, on: transaction, logger: logger) }
+    }
+
+    private static func removing(_ round: [Change], from moves: [Change]) -> [Change] {
+        var taken = Dictionary(grouping: round, by: \.orderID).mapValues(\.count)
+        return moves.filter { change in
+            guard let left = taken[change.orderID], left > 0 else { return true }
+            taken[change.orderID] = left - 1
+            return false
         }
     }
 
-    /// Locks these orders' rows for the caller's transaction, in id order, so that
-    /// transactions taking several of them cannot deadlock.
-    func lock(_ orderIDs: Set<UUID>, on transaction: PostgresConnection, logger: Logger) async throws {
-        guard orderIDs.count > 1 else { return }  // one row: nothing to order
-        try await transaction.query("select 1 from orders where order_id = any(\(Array(orderIDs))) order by order_id for update", logger: logger)
+    /// Moves each order (named once) to its status; returns the ids of those moved.
+    private func move(_ moves: [Change], on transaction: PostgresConnection, logger: Logger) async throws -> Set<UUID> {
+        var statuses: [String] = [], reasons: [String] = [], forwardFrom: [String] = [], deadLetteredFrom: [String] = []
+        for change in moves {
+            guard case .status(let status, let reason) = change.kind else { continue }
+            statuses.append(status.rawValue)
+            reasons.append(reason ?? "")  // PostgresNIO binds no arrays of optionals
+            forwardFrom.append(OrderStatus.allCases.filter { $0.canMove(to: status) }.map(\.rawValue).joined(separator: ","))
+            deadLetteredFrom.append(status.isDeadLettered ? OrderStatus.allCases.filter(\.isDeadLettered).map(\.rawValue).joined(separator: ",") : "")
+        }
+        let rows = try await transaction.query("""
+            with move as (
+                select * from unnest(
+                    \(moves.map(\.orderID))::uuid[], \(statuses)::text[], \(reasons)::text[], \(moves.map(\.detail))::text[],
+                    \(moves.map(\.at))::timestamptz[], \(forwardFrom)::text[], \(deadLetteredFrom)::text[]
+                ) as move(order_id, status, reason, detail, at, forward_from, dead_lettered_from)
+            ), changed as (
+                update orders set status = move.status, reason = nullif(move.reason, ''), updated_at = now()
+                from move
+                where orders.order_id = move.order_id and (
+                    orders.status = any(string_to_array(move.forward_from, ',')) or (
+                        orders.status = any(string_to_array(move.dead_lettered_from, ','))
+                        and (orders.status, orders.reason) is distinct from (move.status, nullif(move.reason, ''))
+                    )
+                )
+                returning orders.order_id, move.status, move.at, move.detail
+            ), step as (
+                insert into order_history (order_id, status, at, detail) select order_id, status, at, detail from changed
+            )
+            select order_id from changed
+            """, logger: logger)
+        var moved = Set<UUID>()
+        for try await orderID in rows.decode(UUID.self) { moved.insert(orderID) }
+        return moved
     }
 
-    /// Sets `notified_at` once; a repeated notification changes nothing.
-    func markNotified(_ orderID: UUID, at time: Date, detail: String, on transaction: PostgresConnection, logger: Logger) async throws {
-        try await change(
-            "update orders set notified_at = \(time), updated_at = now() where order_id = \(orderID) and notified_at is null returning order_id",
-            step: "notified", detail: detail, at: time, on: transaction, logger: logger
-        )
+    /// Sets `notified_at` of each order that has none; returns the ids of those set.
+    private func markNotified(_ marks: [Change], on transaction: PostgresConnection, logger: Logger) async throws -> Set<UUID> {
+        let rows = try await transaction.query("""
+            with mark as (
+                select distinct on (order_id) * from unnest(\(marks.map(\.orderID))::uuid[], \(marks.map(\.at))::timestamptz[], \(marks.map(\.detail))::text[])
+                    with ordinality as mark(order_id, at, detail, position)
+                order by order_id, position
+            ), changed as (
+                update orders set notified_at = mark.at, updated_at = now()
+                from mark
+                where orders.order_id = mark.order_id and orders.notified_at is null
+                returning orders.order_id, mark.at, mark.detail
+            ), step as (
+                insert into order_history (order_id, status, at, detail) select order_id, 'notified', at, detail from changed
+            )
+            select order_id from changed
+            """, logger: logger)
+        var marked = Set<UUID>()
+        for try await orderID in rows.decode(UUID.self) { marked.insert(orderID) }
+        return marked
     }
 
-    /// Runs `update` (an `update orders … returning order_id`) and, for the order it changed,
-    /// records the step and announces the change: one statement, one round trip. Returns
-    /// whether it changed the order.
-    @discardableResult
-    private func change(_ update: PostgresQuery, step: String, detail: String, at time: Date, on transaction: PostgresConnection, logger: Logger) async throws -> Bool {
-        var binds = update.binds
-        let first = binds.count + 1
-        binds.append(step)
-        binds.append(time)
-        binds.append(detail)
-        binds.append(Self.changesChannel)
-        let sql = """
-            with changed as (\(update.sql)),
-            step as (insert into order_history (order_id, status, at, detail) select order_id, $\(first), $\(first + 1), $\(first + 2) from changed)
-            select pg_notify($\(first + 3), order_id::text) from changed
-            """
-        return try await transaction.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).hasRows()
+    /// Logs each change that took no effect, with the order's status (read with one statement).
+    private func logIgnored(_ ignored: [Change], on transaction: PostgresConnection, logger: Logger) async throws {
+        var current: [UUID: String] = [:]
+        let rows = try await transaction.query("select order_id, status from orders where order_id = any(\(ignored.map(\.orderID)))", logger: logger)
+        for try await (orderID, status) in rows.decode((UUID, String).self) { current[orderID] = status }
+        for change in ignored {
+            let event: String
+            switch change.kind {
+            case .status(let status, _): event = status.rawValue
+            case .notified: event = "notified"
+            }
+            if let status = current[change.orderID] {
+                change.logger.info("late or repeated status event; the order stays as it is", metadata: ["status": "\(status)", "event_status": "\(event)"])
+            } else {
+                change.logger.warning("status event for an unknown order; ignored", metadata: ["status": "\(event)"])
+            }
+        }
     }
+
+    /// Announces the changed orders on `changesChannel`: their ids, comma-separated, in
+    /// notifications of at most `idsPerNotification` (a payload holds under 8,000 bytes).
+    private func announce(_ changed: Set<UUID>, on transaction: PostgresConnection, logger: Logger) async throws {
+        let ids = changed.map { $0.uuidString.lowercased() }
+        let payloads = stride(from: 0, to: ids.count, by: Self.idsPerNotification).map {
+            ids[$0..<min($0 + Self.idsPerNotification, ids.count)].joined(separator: ",")
+        }
+        try await transaction.query("select pg_notify(\(Self.changesChannel), payload) from unnest(\(payloads)::text[]) as payload", logger: logger)
+    }
+
+    static let idsPerNotification = 200
 }
 
 /// Where a page of `GET /orders` ends: the last order's creation time and id, as an opaque

@@ -10,32 +10,33 @@ import ServiceRuntime
 struct StatusProjection: EventHandler {
     let store: OrderStore
 
-    /// Several events for the same orders in concurrent transactions: each takes its order
-    /// rows in id order.
-    func lock(_ events: [OrderEvent], on transaction: PostgresConnection, logger: Logger) async throws {
-        try await store.lock(Set(events.map(\.metadata.orderID)), on: transaction, logger: logger)
+    func handle(_ events: [PendingEvent], transaction: PostgresConnection, outbox: PendingOutbox) async throws {
+        let changes = try events.compactMap(Self.change(for:))
+        guard !changes.isEmpty else { return }
+        try await store.apply(changes, on: transaction, logger: events[0].logger)
     }
 
-    func handle(_ event: OrderEvent, delivery: AMQPDelivery, transaction: PostgresConnection, outbox: PendingOutbox, logger: Logger) async throws {
+    /// What `pending` asks of its order; nil for a dead letter that says nothing about one.
+    static func change(for pending: PendingEvent) throws -> OrderStore.Change? {
+        let (event, delivery, logger) = (pending.event, pending.delivery, pending.logger)
         let orderID = event.metadata.orderID
         let time = event.metadata.timestamp
         if delivery.exchange == Exchanges.deadLetter {
             // Of what is dead-lettered from `order-events`, only an OrderPlaced says anything
             // about an order; anything else there was misrouted, and its original waits in the DLQ.
-            guard case .orderPlaced = event else { return }
+            guard case .orderPlaced = event else { return nil }
             let deadLetter = DeadLetter(headers: delivery.headers)
             let (status, reason) = Self.outcome(of: deadLetter)
-            try await store.advance(orderID, to: status, reason: reason, detail: "OrderPlaced dead-lettered: \(deadLetter.summary)", at: Date(), on: transaction, logger: logger)
-            return
+            return OrderStore.Change(orderID: orderID, kind: .status(status, reason: reason), detail: "OrderPlaced dead-lettered: \(deadLetter.summary)", at: Date(), logger: logger)
         }
         switch event {
         case .inventoryReserved(let reserved):
-            try await store.advance(orderID, to: .reserved, reason: nil, detail: "\(reserved.payload.quantity) × \(reserved.payload.item) reserved", at: time, on: transaction, logger: logger)
+            return OrderStore.Change(orderID: orderID, kind: .status(.reserved, reason: nil), detail: "\(reserved.payload.quantity) × \(reserved.payload.item) reserved", at: time, logger: logger)
         case .inventoryFailed(let failed):
             let reason = failed.payload.reason.rawValue
-            try await store.advance(orderID, to: .rejected, reason: reason, detail: reason, at: time, on: transaction, logger: logger)
+            return OrderStore.Change(orderID: orderID, kind: .status(.rejected, reason: reason), detail: reason, at: time, logger: logger)
         case .notificationSent(let sent):
-            try await store.markNotified(orderID, at: time, detail: "\(sent.payload.outcome.rawValue) via \(sent.payload.channel)", on: transaction, logger: logger)
+            return OrderStore.Change(orderID: orderID, kind: .notified, detail: "\(sent.payload.outcome.rawValue) via \(sent.payload.channel)", at: time, logger: logger)
         case .orderPlaced:
             throw UnprocessableEvent("order-status receives OrderPlaced only when it was dead-lettered")
         }

@@ -8,33 +8,30 @@ public import ServiceLifecycle
 import Synchronization
 import Tracing
 
-/// What a service does with one event, inside the transaction that also records the
-/// event as processed. A transaction may hold several events; the events a handler emits go
-/// to `outbox`, which is written before the commit.
+/// What a service does with the events of one transaction: the transaction also records
+/// them as processed, and the events a handler emits go to `outbox`, which is written before
+/// the commit.
 public protocol EventHandler: Sendable {
     /// Whether handling this delivery is recorded under its `event_id`, so that a redelivery is
     /// acknowledged without effect (the default). A handler whose effect is idempotent by
     /// itself, and that may rightly see the same `event_id` again, answers false.
     func recordsProcessed(_ event: OrderEvent, delivery: AMQPDelivery) -> Bool
 
-    /// Called first in each transaction with the events it is about to handle: a handler whose
-    /// events contend for the same rows locks them here, in one fixed order, so that
-    /// transactions handling several events at once cannot deadlock. Does nothing by default.
-    func lock(_ events: [OrderEvent], on transaction: PostgresConnection, logger: Logger) async throws
-
     /// What handling `event` asks of systems outside the database, such as a webhook call. The
-    /// runtime makes the calls of all a transaction's new events at once, after `lock` and
-    /// before `handle`, so that slow calls overlap rather than queue. At least once: when the
-    /// transaction fails, its calls are made again. Does nothing by default.
+    /// runtime makes the calls of all a transaction's new events at once, before `handle`, so
+    /// that slow calls overlap rather than queue. At least once: when the transaction fails,
+    /// its calls are made again. Does nothing by default.
     func callOut(for event: OrderEvent, delivery: AMQPDelivery, logger: Logger) async throws
 
-    func handle(_ event: OrderEvent, delivery: AMQPDelivery, transaction: PostgresConnection, outbox: PendingOutbox, logger: Logger) async throws
+    /// Handles a transaction's new events, in delivery order, with a fixed number of
+    /// statements however many there are. Events that contend for the same rows in concurrent
+    /// transactions are locked in one fixed order, so that such transactions cannot deadlock.
+    /// A throw fails the transaction; its events are then handled again one by one.
+    func handle(_ events: [PendingEvent], transaction: PostgresConnection, outbox: PendingOutbox) async throws
 }
 
 extension EventHandler {
     public func recordsProcessed(_ event: OrderEvent, delivery: AMQPDelivery) -> Bool { true }
-
-    public func lock(_ events: [OrderEvent], on transaction: PostgresConnection, logger: Logger) async throws {}
 
     public func callOut(for event: OrderEvent, delivery: AMQPDelivery, logger: Logger) async throws {}
 }
@@ -96,7 +93,7 @@ public final class EventConsumer: Service {
     public init(queue: String, handler: any EventHandler, resources: ServiceResources) {
         self.queue = queue
         let handling = EventTransactions(
-            handler: handler, database: resources.database, outboxWakeUp: resources.outboxWakeUp, faults: resources.settings.faults,
+            handler: handler, database: resources.database, outbox: resources.outboxDispatch, faults: resources.settings.faults,
             limit: Self.transactionLimit, logger: resources.logger
         )
         transactions = Batcher(maximumBatch: resources.settings.concurrency, maximumWriters: 2) { await handling.handle($0) }

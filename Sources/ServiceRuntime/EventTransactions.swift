@@ -1,29 +1,37 @@
-import AMQPClient
-import Logging
-import OrderEvents
+public import AMQPClient
+public import Logging
+public import OrderEvents
 import PostgresNIO
 import Tracing
 
 /// A decoded delivery on its way into a transaction, with the trace and the logger it is
 /// handled in.
-struct PendingEvent: Sendable {
-    let event: OrderEvent
-    let delivery: AMQPDelivery
+public struct PendingEvent: Sendable {
+    public let event: OrderEvent
+    public let delivery: AMQPDelivery
+    /// The consumer's span for this delivery: the events it causes continue its trace.
     let context: ServiceContext
-    let logger: Logger
+    /// Carries the event's and the order's ids.
+    public let logger: Logger
+
+    init(event: OrderEvent, delivery: AMQPDelivery, context: ServiceContext, logger: Logger) {
+        self.event = event
+        self.delivery = delivery
+        self.context = context
+        self.logger = logger
+    }
 }
 
 /// Handles events in database transactions, several in one: a transaction records its
-/// events as processed, lets the handler lock what they contend for, makes the handler's
-/// call-outs for the new ones at once, handles each in turn, and writes the events they emit
-/// to the outbox with one statement. When a shared transaction fails, its events are handled
+/// events as processed, makes the handler's call-outs for the new ones at once, lets the
+/// handler handle them all, and writes the events they emit to the outbox with one statement. When a shared transaction fails, its events are handled
 /// again, each in a transaction of its own, so that a failing event fails alone and the others
 /// do not wait for it.
 struct EventTransactions: Sendable {
     let handler: any EventHandler
     let database: PostgresClient
-    /// Told when a transaction committed events to the outbox.
-    let outboxWakeUp: OutboxWakeUp
+    /// Where the outbox rows of a committed transaction go.
+    let outbox: OutboxDispatch
     let faults: FaultInjection
     /// How long a transaction may take before it is abandoned (and its events fail).
     let limit: Duration
@@ -63,12 +71,12 @@ struct EventTransactions: Sendable {
     /// processed events make harmless when the events are handled again.
     private func handleTogether(_ events: [PendingEvent]) async throws -> [Bool] {
         let (applies, emitted) = try await withTimeout(limit) { [self] in try await transact(events) }
-        if emitted { outboxWakeUp.committed() }
+        outbox.committed(emitted)
         return applies
     }
 
-    /// Per event, whether it had an effect; and whether the transaction emitted events.
-    private func transact(_ events: [PendingEvent]) async throws -> ([Bool], Bool) {
+    /// Per event, whether it had an effect; and the outbox rows of the events it emitted.
+    private func transact(_ events: [PendingEvent]) async throws -> ([Bool], [Outbox.Stored]) {
         try await database.withTransaction(logger: logger) { transaction in
             for pending in events { try faults.inject(into: pending.event) }
             let recorded = events.map { handler.recordsProcessed($0.event, delivery: $0.delivery) }
@@ -76,17 +84,11 @@ struct EventTransactions: Sendable {
             // An event is new once: a second copy of it in the same batch is a duplicate too.
             let applies = zip(events, recorded).map { pending, isRecorded in !isRecorded || new.remove(pending.event.metadata.eventID) != nil }
             let applying = zip(events, applies).filter(\.1).map(\.0)
-            try await handler.lock(applying.map(\.event), on: transaction, logger: logger)
             try await callOut(applying)
             let outbox = PendingOutbox()
-            for pending in applying {
-                try await ServiceContext.withValue(pending.context) {
-                    try await handler.handle(pending.event, delivery: pending.delivery, transaction: transaction, outbox: outbox, logger: pending.logger)
-                }
-            }
+            if !applying.isEmpty { try await handler.handle(applying, transaction: transaction, outbox: outbox) }
             let emitted = outbox.take()
-            if !emitted.isEmpty { try await Outbox.insert(emitted, on: transaction, logger: logger) }
-            return (applies, !emitted.isEmpty)
+            return (applies, emitted.isEmpty ? [] : try await Outbox.insert(emitted, on: transaction, logger: logger))
         }
     }
 

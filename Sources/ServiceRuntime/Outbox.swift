@@ -10,7 +10,7 @@ import Tracing
 
 /// Events a service emits are written here in the transaction that caused them, and
 /// published afterwards by `OutboxRelay`, so a committed change always gets its event out
-/// and a rolled-back one never does.
+/// and a rolled-back one never does. A row is deleted once the broker confirmed its event.
 public enum Outbox {
     static let tableStatements = [
         """
@@ -33,28 +33,30 @@ public enum Outbox {
     /// Changes to the runtime's tables after the first version, in order.
     static let laterMigrations = [
         ["alter table outbox add column traceparent text"],
+        // Published rows are deleted, not marked: no index churns, nothing to prune.
+        ["delete from outbox where sent_at is not null", "alter table outbox drop column sent_at"],
     ]
 
     /// How many rows wait to be published.
     public static func backlog(in database: PostgresClient, logger: Logger) async throws -> Int {
-        let rows = try await database.query("select count(*) from outbox where sent_at is null", logger: logger)
+        let rows = try await database.query("select count(*) from outbox", logger: logger)
         for try await count in rows.decode(Int.self) { return count }
         return 0
     }
 
-    /// Adds `entries` to the outbox within the caller's transaction, in this order. Once the
-    /// transaction commits, the caller tells the relay (`OutboxWakeUp.committed`).
-    public static func enqueue<P: EventPayload>(_ entries: [Entry<P>], on connection: PostgresConnection, logger: Logger) async throws {
+    /// Adds `entries` to the outbox within the caller's transaction, in this order; once the
+    /// transaction commits, the caller hands the rows to the relay (`OutboxDispatch.committed`).
+    public static func enqueue<P: EventPayload>(_ entries: [Entry<P>], on connection: PostgresConnection, logger: Logger) async throws -> [Stored] {
         try await insert(entries.map(\.row), on: connection, logger: logger)
     }
 
-    /// Adds `rows`, in this order, with one statement.
-    static func insert(_ rows: [Row], on connection: PostgresConnection, logger: Logger) async throws {
+    /// Adds `rows`, in this order, with one statement; returns them with their ids.
+    static func insert(_ rows: [Row], on connection: PostgresConnection, logger: Logger) async throws -> [Stored] {
         let ids = rows.map(\.eventID)
         let (types, exchanges, routingKeys) = (rows.map(\.type.rawValue), rows.map(\.type.exchange), rows.map(\.type.routingKey))
         // Empty for none: PostgresNIO binds no arrays of optionals.
         let (bodies, times, traceparents) = (rows.map(\.body), rows.map(\.occurredAt), rows.map { $0.traceparent ?? "" })
-        try await connection.query("""
+        let inserted = try await connection.query("""
             insert into outbox (event_id, event_type, exchange, routing_key, body, occurred_at, traceparent)
             select id, type, exchange, routing_key, body, at, nullif(traceparent, '')
             from unnest(
@@ -62,7 +64,11 @@ public enum Outbox {
                 \(bodies)::bytea[], \(times)::timestamptz[], \(traceparents)::text[]
             ) with ordinality as event(id, type, exchange, routing_key, body, at, traceparent, position)
             order by position
+            returning id, event_id
             """, logger: logger)
+        var rowIDs: [UUID: Int64] = [:]
+        for try await (rowID, eventID) in inserted.decode((Int64, UUID).self) { rowIDs[eventID] = rowID }
+        return rows.compactMap { row in rowIDs[row.eventID].map { Stored(id: $0, row: row) } }
     }
 
     /// An event on its way out, with the trace its publication continues.
@@ -89,6 +95,12 @@ public enum Outbox {
         let occurredAt: Date
         let traceparent: String?
     }
+
+    /// A row as stored, with its id.
+    public struct Stored: Sendable {
+        let id: Int64
+        let row: Row
+    }
 }
 
 /// The events a consumer's transaction emits: its handlers add them as they go, and the
@@ -96,9 +108,10 @@ public enum Outbox {
 public final class PendingOutbox: Sendable {
     private let rows = Mutex<[Outbox.Row]>([])
 
-    /// Emits `event` when the transaction commits, continuing the current trace.
-    public func add<P: EventPayload>(_ event: Event<P>) {
-        let row = Outbox.Entry(event).row
+    /// Emits `event` when the transaction commits, continuing the trace of the event that
+    /// caused it.
+    public func add<P: EventPayload>(_ event: Event<P>, causedBy cause: PendingEvent) {
+        let row = Outbox.Entry(event, traceparent: TraceParent.value(of: cause.context)).row
         rows.withLock { $0.append(row) }
     }
 
@@ -111,16 +124,21 @@ public final class PendingOutbox: Sendable {
     }
 }
 
-/// Publishes the outbox: takes the oldest unsent rows (`FOR UPDATE SKIP LOCKED`, so replicas
-/// share the work without waiting on each other), publishes them in order, `mandatory`, with
-/// publisher confirms, and marks sent, in the same transaction, those the broker confirmed.
-/// Wakes when the service's own transactions commit outbox rows (`OutboxWakeUp`), with a
-/// one-second poll for rows that another replica wrote and did not relay (it stopped, say);
-/// on graceful shutdown it flushes what is left, then stops.
+/// Publishes the outbox, `mandatory`, with publisher confirms, and deletes each row whose event
+/// the broker confirmed. Two paths:
 ///
-/// An event the broker returns as unroutable (its queue was deleted, say) is not sent: it
-/// stays in the outbox, and its event type is held back (`HeldRoutes`) and tried again every
-/// few seconds, until a queue is bound again and the broker takes it.
+/// - **Dispatch**: the rows a transaction of this service committed come from memory
+///   (`OutboxDispatch`), are published at once, and deleted with one statement per batch.
+/// - **Sweep**: every `pollInterval`, rows older than `sweepAge` (their writer stopped before
+///   publishing them, their publication failed, their route was held) are taken with
+///   `FOR UPDATE SKIP LOCKED`, so replicas share them without waiting on each other,
+///   published, and deleted in the same transaction. A row that a slow dispatch still holds
+///   after `sweepAge` may go out twice; consumers drop the duplicate by its `event_id`.
+///
+/// An event the broker returns as unroutable (its queue was deleted, say) stays in the
+/// outbox, and its event type is held back (`HeldRoutes`) and tried again every few seconds,
+/// until a queue is bound again and the broker takes it. On graceful shutdown the relay
+/// publishes what waits in memory, then stops.
 public final class OutboxRelay: Service {
     private let database: PostgresClient
     private let broker: ReconnectingConnection
@@ -128,154 +146,182 @@ public final class OutboxRelay: Service {
     private let logger: Logger
     private let held: HeldRoutes
     private let health: ServiceHealth
-    private let wakeUp: OutboxWakeUp
+    private let dispatch: OutboxDispatch
     private let timeToLive: [EventType: Duration]
     private let batchSize: Int
     private let pollInterval: Duration
-    /// How long a batch may wait for its confirms while its rows stay locked; a broker that
-    /// stops confirming (a resource alarm, say) then gets the batch again later.
+    private let sweepAge: Duration
+    /// How long a batch may wait for its confirms; a broker that stops confirming (a resource
+    /// alarm, say) leaves its rows to a later sweep.
     private let confirmTimeout: Duration = .seconds(15)
-    /// How long a whole pass may take. After PostgreSQL came back, a connection request made
-    /// while it was down has been seen to wait in PostgresNIO's pool for a minute while new
-    /// requests were served; a pass that gives up asks again.
-    private let passTimeout: Duration = .seconds(30)
+    /// How long a sweep may take. After PostgreSQL came back, a connection request made while
+    /// it was down has been seen to wait in PostgresNIO's pool for a minute while new requests
+    /// were served; a sweep that gives up asks again.
+    private let sweepTimeout: Duration = .seconds(30)
     /// Publisher-confirm latency of a batch, and each event's time from commit to confirm.
     private let confirmDuration = Timer(label: "outbox_publish_confirm_duration_seconds")
     private let relayLag = Timer(label: "outbox_relay_lag_seconds")
 
     /// - Parameter timeToLive: per event type, how long the broker keeps a published event
     ///   waiting for a consumer before it dead-letters it as `expired` (none by default).
-    public init(resources: ServiceResources, timeToLive: [EventType: Duration] = [:], batchSize: Int = 200, pollInterval: Duration = .seconds(1)) {
+    public init(
+        resources: ServiceResources, timeToLive: [EventType: Duration] = [:], batchSize: Int = 200,
+        pollInterval: Duration = .seconds(1), sweepAge: Duration = .seconds(10)
+    ) {
         database = resources.database
         broker = resources.publishing
         health = resources.health
-        wakeUp = resources.outboxWakeUp
+        dispatch = resources.outboxDispatch
         appID = resources.settings.service
         logger = resources.logger
         held = HeldRoutes(health: resources.health, logger: resources.logger)
         self.timeToLive = timeToLive
         self.batchSize = batchSize
         self.pollInterval = pollInterval
+        self.sweepAge = sweepAge
     }
 
     public func run() async throws {
-        let (interval, wakeUp) = (pollInterval, self.wakeUp)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.measureBacklog(every: .seconds(5)) }
-            group.addTask {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: interval)
-                    wakeUp.committed()
-                }
+            group.addTask { await self.sweep() }
+            for await _ in dispatch.ready.cancelOnGracefulShutdown() {
+                await dispatchWaiting()
             }
-            wakeUp.committed()  // what was committed before the start
-            for await _ in wakeUp.wakeups.cancelOnGracefulShutdown() {
-                while await relayOnce() == batchSize {}
-            }
-            // Flush what committed before the shutdown, as far as the broker lets us.
-            while !Task.isCancelled, await relayOnce() == batchSize {}
+            await dispatchWaiting()  // what committed before the shutdown
             group.cancelAll()
         }
     }
 
-    /// Publishes one batch; returns how many rows it took (0 on failure, after logging). A
-    /// pass that takes longer than 10 s is reported with the step it is waiting on, and one that
-    /// takes longer than `passTimeout` is abandoned (its transaction rolls back) and retried.
-    private func relayOnce() async -> Int {
-        let step = RelayStep()
-        return await withTaskGroup(of: Int?.self) { group in
-            group.addTask {
-                do {
-                    return try await withTimeout(self.passTimeout) { try await self.relayBatch(step) }
-                } catch {
-                    self.logger.warning("outbox relay failed; retrying", metadata: ["error": "\(String(reflecting: error))"])
-                    try? await Task.sleep(for: .milliseconds(500))
-                    return 0
-                }
+    // MARK: Dispatch
+
+    private func dispatchWaiting() async {
+        while !Task.isCancelled {
+            let rows = dispatch.take(upTo: batchSize)
+            guard !rows.isEmpty else { return }
+            do {
+                try await dispatch(rows)
+            } catch {
+                logger.warning("could not publish committed outbox events; the sweep takes them later", metadata: [
+                    "events": "\(rows.count)", "error": "\(String(reflecting: error))",
+                ])
             }
-            group.addTask {
-                while (try? await Task.sleep(for: .seconds(10))) != nil {
-                    self.logger.warning("outbox relay pass is slow", metadata: ["waiting_on": "\(step.current)"])
-                }
-                return nil
-            }
-            let sent = await group.next() ?? 0
-            group.cancelAll()
-            return sent ?? 0
         }
     }
 
-    private func relayBatch(_ step: RelayStep) async throws -> Int {
-        step.set("a broker connection")
+    /// Publishes rows just committed and deletes those the broker confirmed.
+    private func dispatch(_ rows: [Outbox.Stored]) async throws {
+        let heldBack = Set(held.typesHeldBack())
+        let rows = rows.filter { !heldBack.contains($0.row.type.rawValue) }
+        guard !rows.isEmpty, let connection = try await unblockedConnection() else { return }
+        let sent = try await publish(rows, on: connection)
+        if !sent.isEmpty {
+            try await withTimeout(sweepTimeout) { [database, logger] in
+                try await database.query("delete from outbox where id = any(\(sent))", logger: logger)
+            }
+        }
+    }
+
+    // MARK: Sweep
+
+    private func sweep() async {
+        while (try? await Task.sleep(for: pollInterval)) != nil {
+            while await sweepOnce() == batchSize {}
+        }
+    }
+
+    /// Sweeps one batch; returns how many rows it took (0 on failure, after logging). A
+    /// sweep that takes longer than `sweepTimeout` is abandoned (its transaction rolls back).
+    private func sweepOnce() async -> Int {
+        do {
+            return try await withTimeout(sweepTimeout) { try await self.sweepBatch() }
+        } catch {
+            logger.warning("outbox sweep failed; retrying", metadata: ["error": "\(String(reflecting: error))"])
+            return 0
+        }
+    }
+
+    private func sweepBatch() async throws -> Int {
+        guard let connection = try await unblockedConnection() else { return 0 }
+        let (batchSize, logger, held) = (self.batchSize, self.logger, self.held)
+        let age = Double(sweepAge.wholeMilliseconds) / 1000
+        return try await database.withTransaction(logger: logger) { transaction in
+            let found = try await transaction.query("""
+                select id, event_id, event_type, body, occurred_at, traceparent from outbox
+                where created_at < now() - make_interval(secs => \(age)) and event_type <> all(\(held.typesHeldBack()))
+                order by id limit \(batchSize) for update skip locked
+                """, logger: logger)
+            var rows: [Outbox.Stored] = []
+            for try await (id, eventID, typeName, body, occurredAt, traceparent) in found.decode((Int64, UUID, String, ByteBuffer, Date, String?).self) {
+                guard let type = EventType(rawValue: typeName) else {
+                    logger.error("an outbox row of an unknown event type stays unsent", metadata: ["id": "\(id)", "event_type": "\(typeName)"])
+                    continue
+                }
+                rows.append(Outbox.Stored(id: id, row: Outbox.Row(eventID: eventID, type: type, body: body, occurredAt: occurredAt, traceparent: traceparent)))
+            }
+            guard !rows.isEmpty else { return 0 }
+            let sent = try await self.publish(rows, on: connection)
+            if !sent.isEmpty {
+                try await transaction.query("delete from outbox where id = any(\(sent))", logger: logger)
+            }
+            // A batch the broker took only in part is not followed at once by the next.
+            return sent.count == rows.count ? rows.count : 0
+        }
+    }
+
+    // MARK: Publishing
+
+    /// The publishing connection, or nil while a resource alarm blocks it: then nothing is
+    /// published (and nothing waits for confirms that cannot come); the rows wait in the outbox.
+    private func unblockedConnection() async throws -> AMQPConnection? {
         let connection = try await broker.connection()
-        // While a resource alarm blocks the connection, nothing is published (and nothing
-        // waits for confirms that cannot come); the next pass looks again.
         let blocked = connection.isBlocked
         health.report("publishing", blocked ? ServiceHealth.Condition("blocked by a broker resource alarm: events wait in the outbox", makesUnready: false) : nil)
-        guard !blocked else { return 0 }
-        let (batchSize, appID, logger, timeToLive) = (self.batchSize, self.appID, self.logger, self.timeToLive)
-        let (confirmDuration, relayLag) = (self.confirmDuration, self.relayLag)
-        step.set("a database connection")
-        return try await database.withTransaction(logger: logger) { transaction in
-            step.set("the unsent rows")
-            var ids: [Int64] = []
-            var messages: [OutgoingMessage] = []
-            var spans: [any Span] = []
-            defer { for span in spans { span.end() } }
-            var types: [String] = []
-            let rows = try await transaction.query("""
-                select id, event_id, event_type, exchange, routing_key, body, occurred_at, traceparent from outbox
-                where sent_at is null and event_type <> all(\(held.typesHeldBack())) order by id limit \(batchSize) for update skip locked
-                """, logger: logger)
-            for try await (id, eventID, type, exchange, routingKey, body, occurredAt, traceparent) in rows.decode((Int64, UUID, String, String, String, ByteBuffer, Date, String?).self) {
-                ids.append(id)
-                types.append(type)
-                let properties = AMQPProperties(
-                    contentType: "application/json", deliveryMode: .persistent,
-                    expiration: EventType(rawValue: type).flatMap { timeToLive[$0] }.map { "\($0.wholeMilliseconds)" },
-                    messageID: eventID.uuidString.lowercased(), timestamp: occurredAt, type: type, appID: appID
-                )
-                var message = OutgoingMessage(body: Data(body.readableBytesView), exchange: exchange, routingKey: routingKey, properties: properties, mandatory: true)
-                if let traceparent { spans.append(Self.startPublishSpan(continuing: traceparent, for: &message)) }
-                messages.append(message)
-            }
-            guard !messages.isEmpty else { return 0 }
-            let batch = messages
-            step.set("publisher confirms")
-            let started = ContinuousClock.now
-            let outcomes: [Result<Void, AMQPError>]
-            do {
-                outcomes = try await withTimeout(confirmTimeout) { try await connection.publishEach(batch) }
-            } catch {
-                for span in spans { span.recordError(error) }
-                throw error
-            }
-            confirmDuration.record(duration: ContinuousClock.now - started)
-            let confirmed = Date()
-            var sent: [Int64] = []
-            var routes: [HeldRoutes.Outcome] = []
-            for (index, (message, outcome)) in zip(batch, outcomes).enumerated() {
-                routes.append(HeldRoutes.Outcome(type: types[index], exchange: message.exchange, routingKey: message.routingKey, result: outcome))
-                switch outcome {
-                case .success:
-                    sent.append(ids[index])
-                    relayLag.recordSeconds(confirmed.timeIntervalSince(message.properties.timestamp ?? confirmed))
-                case .failure(let error):
-                    if case .unroutable = error { continue }
-                    logger.warning("the broker did not take an outbox event; it stays for the next pass", metadata: [
-                        "event_id": "\(message.properties.messageID ?? "")", "error": "\(error)",
-                    ])
-                }
-            }
-            held.update(after: routes)
-            step.set("marking rows sent")
-            if !sent.isEmpty {
-                try await transaction.query("update outbox set sent_at = now() where id = any(\(sent))", logger: logger)
-            }
-            step.set("the commit")
-            // A batch the broker took only in part is not followed at once by the next.
-            return sent.count == messages.count ? messages.count : 0
+        return blocked ? nil : connection
+    }
+
+    /// Publishes `rows` in order and returns the ids of those the broker confirmed.
+    private func publish(_ rows: [Outbox.Stored], on connection: AMQPConnection) async throws -> [Int64] {
+        var spans: [any Span] = []
+        defer { for span in spans { span.end() } }
+        let messages = rows.map { stored in
+            let row = stored.row
+            let properties = AMQPProperties(
+                contentType: "application/json", deliveryMode: .persistent,
+                expiration: timeToLive[row.type].map { "\($0.wholeMilliseconds)" },
+                messageID: row.eventID.uuidString.lowercased(), timestamp: row.occurredAt, type: row.type.rawValue, appID: appID
+            )
+            var message = OutgoingMessage(body: Data(row.body.readableBytesView), exchange: row.type.exchange, routingKey: row.type.routingKey, properties: properties, mandatory: true)
+            if let traceparent = row.traceparent { spans.append(Self.startPublishSpan(continuing: traceparent, for: &message)) }
+            return message
         }
+        let started = ContinuousClock.now
+        let outcomes: [Result<Void, AMQPError>]
+        do {
+            outcomes = try await withTimeout(confirmTimeout) { try await connection.publishEach(messages) }
+        } catch {
+            for span in spans { span.recordError(error) }
+            throw error
+        }
+        confirmDuration.record(duration: ContinuousClock.now - started)
+        let confirmed = Date()
+        var sent: [Int64] = []
+        var routes: [HeldRoutes.Outcome] = []
+        for (stored, (message, outcome)) in zip(rows, zip(messages, outcomes)) {
+            routes.append(HeldRoutes.Outcome(type: stored.row.type.rawValue, exchange: message.exchange, routingKey: message.routingKey, result: outcome))
+            switch outcome {
+            case .success:
+                sent.append(stored.id)
+                relayLag.recordSeconds(confirmed.timeIntervalSince(stored.row.occurredAt))
+            case .failure(let error):
+                if case .unroutable = error { continue }
+                logger.warning("the broker did not take an outbox event; it stays for a later sweep", metadata: [
+                    "event_id": "\(message.properties.messageID ?? "")", "error": "\(error)",
+                ])
+            }
+        }
+        held.update(after: routes)
+        return sent
     }
 
     /// A producer span that continues the trace of the transaction that wrote the row, until
@@ -291,16 +337,7 @@ public final class OutboxRelay: Service {
         return span
     }
 
-    /// What a relay pass is waiting on, for the slow-pass warning.
-    private final class RelayStep: Sendable {
-        private let step = Mutex("starting")
-
-        func set(_ value: String) { step.withLock { $0 = value } }
-
-        var current: String { step.withLock { $0 } }
-    }
-
-    /// Sets the `outbox_backlog` gauge to the number of unsent rows, now and then.
+    /// Sets the `outbox_backlog` gauge to the number of rows waiting, now and then.
     private func measureBacklog(every interval: Duration) async {
         let backlog = Gauge(label: "outbox_backlog")
         while !Task.isCancelled {

@@ -24,7 +24,7 @@ public final class RetentionService: Service {
     }
 
     /// The runtime's own tables, which every service has.
-    static let runtimeTables = [Table("processed_events", key: "event_id", age: "processed_at"), Table("outbox", key: "id", age: "sent_at")]
+    static let runtimeTables = [Table("processed_events", key: "event_id", age: "processed_at")]
 
     private let database: PostgresClient
     private let tables: [Table]

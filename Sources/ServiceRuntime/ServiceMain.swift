@@ -24,8 +24,8 @@ public struct ServiceResources: Sendable {
     public let schema: DatabaseSchema
     /// What the service's parts report for `/ready`.
     public let health = ServiceHealth()
-    /// Tells the outbox relay that outbox rows were committed.
-    public let outboxWakeUp = OutboxWakeUp()
+    /// Hands the outbox rows of committed transactions to the outbox relay.
+    public let outboxDispatch = OutboxDispatch()
 
     /// The clients for `settings`, not yet running: the database client for `schema`, and two
     /// broker connections, each declaring the topology each time it connects.

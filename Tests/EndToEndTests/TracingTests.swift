@@ -5,15 +5,15 @@ import PostgresNIO
 import TestSupport
 import Testing
 
-/// Traces through the real services: the `traceparent` on the events, in the outbox rows and
-/// in the log lines, and the spans each service exports over OTLP.
+/// Traces through the real services: the `traceparent` on the events and in the log lines,
+/// and the spans each service exports over OTLP.
 extension PipelineTests {
     /// The events of one order's happy path, and the service that emits each.
     static let tracedEvents: [(EventType, Pipeline.Service, schema: String)] = [
         (.orderPlaced, .orderAPI, "order_api"), (.inventoryReserved, .inventory, "inventory"), (.notificationSent, .notification, "notification"),
     ]
 
-    @Test("one trace from the POST through every service: spans exported over OTLP, traceparent on every event and outbox row, ids in the log lines")
+    @Test("one trace from the POST through every service: spans exported over OTLP, traceparent on every event, ids in the log lines")
     func traceThroughEveryService() async throws {
         let collector = OTLPCollector()
         try await collector.serving {
@@ -30,12 +30,6 @@ extension PipelineTests {
                 #expect(TraceIDs.traceID(of: traceparent) == trace.traceID, "\(type): \(traceparent)")
             }
 
-            // The outbox rows kept it between each transaction and its publication.
-            for (type, _, schema) in Self.tracedEvents {
-                let stored = try await Self.outboxTraceparent(schema: schema, type: type, orderID: orderID)
-                #expect(stored.flatMap(TraceIDs.traceID(of:)) == trace.traceID, "\(schema).outbox \(type): \(stored ?? "none")")
-            }
-
             // Each service exported its spans, one tree under the client's span.
             let expected: [(Pipeline.Service, OTLPCollector.Span.Kind, String)] = [
                 (.orderAPI, .server, "/orders"), (.orderAPI, .producer, "publish orders"),
@@ -43,9 +37,13 @@ extension PipelineTests {
                 (.notification, .consumer, "process inventory-events"), (.notification, .producer, "publish notifications"),
                 (.orderAPI, .consumer, "process order-status"),
             ]
+            // Spans arrive in each service's export batches: wait for all of them, the consumer
+            // span of every event included.
+            let publishSpans = Self.tracedEvents.map { type, _, _ in headers[type].flatMap(TraceIDs.spanID(of:)) }
             try await eventually(.seconds(20), "every service's spans of the trace") {
                 let spans = collector.spans.filter { $0.traceID == trace.traceID }
                 return expected.allSatisfy { service, kind, _ in spans.contains { $0.service == service.rawValue && $0.kind == kind } }
+                    && publishSpans.allSatisfy { spanID in spans.contains { $0.parentSpanID == spanID && $0.kind == .consumer } }
             }
             let spans = collector.spans.filter { $0.traceID == trace.traceID }
             for (service, kind, name) in expected {
@@ -119,18 +117,6 @@ extension PipelineTests {
         }
         await connection.close()
         return (orderID, seen.compactMapValues { $0 })
-    }
-
-    /// The `traceparent` stored with the outbox row of `type` for this order.
-    static func outboxTraceparent(schema: String, type: EventType, orderID: String) async throws -> String? {
-        try await Pipeline.withDatabase { client in
-            let rows = try await client.query(PostgresQuery(
-                unsafeSQL: "select traceparent from \(schema).outbox where event_type = $1 and convert_from(body, 'UTF8')::jsonb ->> 'order_id' = $2",
-                binds: { var binds = PostgresBindings(); binds.append(type.rawValue); binds.append(orderID); return binds }()
-            ))
-            for try await traceparent in rows.decode(String?.self) { return traceparent }
-            return nil
-        }
     }
 
     /// The JSON log lines of replica 1 of `service` that mention `text`.

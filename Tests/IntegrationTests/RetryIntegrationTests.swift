@@ -42,7 +42,11 @@ struct RetryIntegrationTests {
             self.unprocessable = unprocessable
         }
 
-        func handle(_ event: OrderEvent, delivery: AMQPDelivery, transaction: PostgresConnection, outbox: PendingOutbox, logger: Logger) async throws {
+        func handle(_ events: [PendingEvent], transaction: PostgresConnection, outbox: PendingOutbox) async throws {
+            for pending in events { try await handle(pending.event, transaction: transaction, logger: pending.logger) }
+        }
+
+        private func handle(_ event: OrderEvent, transaction: PostgresConnection, logger: Logger) async throws {
             let id = event.metadata.eventID
             if unprocessable.contains(id) {
                 attempts.withLock { $0.append(Attempt(eventID: id, succeeded: false, at: .now)) }
@@ -160,8 +164,10 @@ struct RetryIntegrationTests {
             }
         }
 
-        func handle(_ event: OrderEvent, delivery: AMQPDelivery, transaction: PostgresConnection, outbox: PendingOutbox, logger: Logger) async throws {
-            try await transaction.query("insert into effects (event_id) values (\(event.metadata.eventID))", logger: logger)
+        func handle(_ events: [PendingEvent], transaction: PostgresConnection, outbox: PendingOutbox) async throws {
+            for pending in events {
+                try await transaction.query("insert into effects (event_id) values (\(pending.event.metadata.eventID))", logger: pending.logger)
+            }
         }
     }
 
@@ -191,7 +197,7 @@ struct RetryIntegrationTests {
             group.addTask { await database.run() }
             defer { group.cancelAll() }
             try await schema.migrate(database, logger: logger)
-            let transactions = EventTransactions(handler: handler, database: database, outboxWakeUp: OutboxWakeUp(), faults: settings.faults, limit: .seconds(30), logger: logger)
+            let transactions = EventTransactions(handler: handler, database: database, outbox: OutboxDispatch(), faults: settings.faults, limit: .seconds(30), logger: logger)
             return await transactions.handle(zip(events, deliveries).map { event, delivery in
                 PendingEvent(event: .inventoryReserved(event), delivery: delivery, context: .topLevel, logger: logger)
             })

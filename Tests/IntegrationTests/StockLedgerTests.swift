@@ -7,8 +7,8 @@ import ServiceRuntime
 import TestSupport
 import Testing
 
-/// `StockLedger.decide` against the real database: one statement takes the stock and
-/// records the order's single reservation.
+/// `StockLedger.decide` against the real database: two statements decide a whole batch of
+/// orders, take their stock and record each order's single reservation.
 @Suite("Stock decisions in PostgreSQL", .serialized)
 struct StockLedgerTests {
     static func withLedger(stock: String, _ body: (PostgresClient, Logger) async throws -> Void) async throws {
@@ -21,7 +21,11 @@ struct StockLedgerTests {
     }
 
     static func decide(_ placed: Event<OrderPlaced>, _ database: PostgresClient, _ logger: Logger) async throws -> StockLedger.Decision {
-        try await database.withTransaction(logger: logger) { try await StockLedger.decide(placed, on: $0, logger: logger) }
+        try await decide([placed], database, logger)[0]
+    }
+
+    static func decide(_ batch: [Event<OrderPlaced>], _ database: PostgresClient, _ logger: Logger) async throws -> [StockLedger.Decision] {
+        try await database.withTransaction(logger: logger) { try await StockLedger.decide(batch, on: $0, logger: logger) }
     }
 
     /// `[available, reserved]` of `item`, and how many reservations `orderID` has.
@@ -62,7 +66,7 @@ struct StockLedgerTests {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     try await database.withTransaction(logger: logger) { transaction in
-                        firstDecided.yield(try await StockLedger.decide(first, on: transaction, logger: logger))
+                        firstDecided.yield(try await StockLedger.decide([first], on: transaction, logger: logger)[0])
                         for await _ in commit { break }
                     }
                 }
@@ -84,6 +88,27 @@ struct StockLedgerTests {
             let retried = try await Self.decide(second, database, logger)
             #expect(retried == .alreadyDecided)
             #expect(try await Self.state("Taco", orderID, database) == ([3, 2], 1))
+        }
+    }
+
+    @Test("a batch is decided in its order: a later, smaller order may take what an earlier one could not; an order named twice is decided once")
+    func batchInOrder() async throws {
+        try await Self.withLedger(stock: "Taco=3,Sushi=1") { database, logger in
+            let first = Self.placed("Taco", quantity: 2)
+            let decisions = try await Self.decide([
+                first,
+                Self.placed("Taco", quantity: 2),
+                Self.placed("Sushi", quantity: 1),
+                Self.placed("Taco", quantity: 1),
+                Self.placed("Kale", quantity: 1),
+                Self.placed("Taco", quantity: 1, orderID: first.metadata.orderID),
+            ], database, logger)
+            #expect(decisions == [.reserved, .failed(.insufficientStock), .reserved, .reserved, .failed(.unknownItem), .alreadyDecided])
+            #expect(try await Self.state("Taco", first.metadata.orderID, database) == ([0, 3], 1))
+            #expect(try await Self.state("Sushi", UUID(), database) == ([0, 1], 0))
+            var reservations = 0
+            for try await count in try await database.query("select count(*) from reservations").decode(Int.self) { reservations = count }
+            #expect(reservations == 5)
         }
     }
 }

@@ -47,7 +47,7 @@ struct APIDescriptionTests {
     func routes() throws {
         let settings = try ServiceSettings(service: .orderAPI, environment: EnvironmentVariables([:]))
         let resources = ServiceResources(settings: settings, logger: Logger(label: "test"), metrics: PrometheusCollectorRegistry(), schema: OrderAPI.schema)
-        let store = OrderStore(database: resources.database, outboxWakeUp: resources.outboxWakeUp, logger: resources.logger)
+        let store = OrderStore(database: resources.database, outbox: resources.outboxDispatch, logger: resources.logger)
         let changes = OrderChanges(database: resources.database, logger: resources.logger)
         let system = SystemStatus(store: store, broker: resources.consuming, topology: settings.broker.topology, management: URL(string: "http://127.0.0.1:15672")!)
         let router = OrderAPI.router(resources, store: store, changes: changes, system: system)
