@@ -55,13 +55,7 @@ public enum StockLedger {
         let orderIDs = orders.map(\.metadata.orderID)
         var available: [String: Int] = [:]
         var decided = Set<UUID>()
-        let rows = try await connection.query("""
-            with locked as (select item, available from stock where item = any(\(items)) order by item for update)
-            select item, available, null::uuid from locked
-            union all
-            select null, null, order_id from reservations where order_id = any(\(orderIDs))
-            """, logger: logger)
-        for try await (item, count, orderID) in rows.decode((String?, Int?, UUID?).self) {
+        for try await (item, count, orderID) in try await connection.execute(LockAndRead(items: items, orderIDs: orderIDs), logger: logger) {
             if let item, let count { available[item] = count }
             if let orderID { decided.insert(orderID) }
         }
@@ -85,19 +79,37 @@ public enum StockLedger {
             }
         }
         guard !new.isEmpty else { return decisions }
-        let reasons = new.map { entry -> String in
-            if case .failed(let reason) = entry.decision { return reason.rawValue }
-            return ""  // PostgresNIO binds no arrays of optionals
+        for try await count in try await connection.execute(Record(decisions: new), logger: logger) where count < new.count {
+            // A concurrent transaction recorded one of these orders after this one read them.
+            throw DecidedConcurrently(orderIDs: new.map(\.event.metadata.orderID))
         }
-        let recorded = try await connection.query("""
+        return decisions
+    }
+
+    struct LockAndRead: PostgresPreparedStatement {
+        static let sql = """
+            with locked as (select item, available from stock where item = any($1::text[]) order by item for update)
+            select item, available, null::uuid from locked
+            union all
+            select null, null, order_id from reservations where order_id = any($2::uuid[])
+            """
+        let items: [String]
+        let orderIDs: [UUID]
+
+        func makeBindings() -> PostgresBindings { .of(items, orderIDs) }
+
+        func decodeRow(_ row: PostgresRow) throws -> (String?, Int?, UUID?) { try row.decode((String?, Int?, UUID?).self) }
+    }
+
+    /// Records the reservations (an order recorded by a concurrent transaction meanwhile is
+    /// left out) and takes the stock of those reserved; answers how many it recorded.
+    struct Record: PostgresPreparedStatement {
+        static let sql = """
             with decided as (
                 insert into reservations (order_id, event_id, item, quantity, outcome, reason)
                 select order_id, event_id, item, quantity, outcome, nullif(reason, '')
-                from unnest(
-                    \(new.map(\.event.metadata.orderID))::uuid[], \(new.map(\.event.metadata.eventID))::uuid[],
-                    \(new.map(\.event.payload.item))::text[], \(new.map(\.event.payload.quantity))::int[],
-                    \(new.map { $0.decision == .reserved ? "reserved" : "failed" })::text[], \(reasons)::text[]
-                ) as decision(order_id, event_id, item, quantity, outcome, reason)
+                from unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::text[], $6::text[])
+                    as decision(order_id, event_id, item, quantity, outcome, reason)
                 on conflict (order_id) do nothing
                 returning item, quantity, outcome
             ), taken as (
@@ -106,12 +118,22 @@ public enum StockLedger {
                 where stock.item = taking.item
             )
             select count(*) from decided
-            """, logger: logger)
-        for try await count in recorded.decode(Int.self) where count < new.count {
-            // A concurrent transaction recorded one of these orders after this one read them.
-            throw DecidedConcurrently(orderIDs: new.map(\.event.metadata.orderID))
+            """
+        let decisions: [(event: Event<OrderPlaced>, decision: Decision)]
+
+        func makeBindings() -> PostgresBindings {
+            let reasons = decisions.map { entry -> String in
+                if case .failed(let reason) = entry.decision { return reason.rawValue }
+                return ""  // PostgresNIO binds no arrays of optionals
+            }
+            return .of(
+                decisions.map(\.event.metadata.orderID), decisions.map(\.event.metadata.eventID),
+                decisions.map(\.event.payload.item), decisions.map { Int32($0.event.payload.quantity) },
+                decisions.map { $0.decision == .reserved ? "reserved" : "failed" }, reasons
+            )
         }
-        return decisions
+
+        func decodeRow(_ row: PostgresRow) throws -> Int { try row.decode(Int.self) }
     }
 
     /// A concurrent transaction recorded the reservation of one of these orders after this one

@@ -17,14 +17,7 @@ struct NotificationHandler: EventHandler {
 
     func handle(_ events: [PendingEvent], transaction: PostgresConnection, outbox: PendingOutbox) async throws {
         let notifications = try events.map { try Self.notification(for: $0.event) }
-        try await transaction.query("""
-            insert into notifications (event_id, order_id, user_id, channel, outcome)
-            select event_id, order_id, user_id, \(notifier.channel), outcome
-            from unnest(
-                \(notifications.map(\.notificationID))::uuid[], \(notifications.map(\.orderID))::uuid[],
-                \(notifications.map(\.userID))::text[], \(notifications.map(\.outcome.rawValue))::text[]
-            ) as notification(event_id, order_id, user_id, outcome)
-            """, logger: events[0].logger)
+        try await transaction.execute(Record(notifications: notifications, channel: notifier.channel), logger: events[0].logger)
         for (pending, notification) in zip(events, notifications) {
             let sent = Event(
                 metadata: EventMetadata(orderID: notification.orderID, causationID: notification.notificationID),
@@ -32,6 +25,23 @@ struct NotificationHandler: EventHandler {
             )
             outbox.add(sent, causedBy: pending)
         }
+    }
+
+    struct Record: PostgresPreparedStatement {
+        typealias Row = ()
+        static let sql = """
+            insert into notifications (event_id, order_id, user_id, channel, outcome)
+            select event_id, order_id, user_id, $5, outcome
+            from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[]) as notification(event_id, order_id, user_id, outcome)
+            """
+        let notifications: [Notification]
+        let channel: String
+
+        func makeBindings() -> PostgresBindings {
+            .of(notifications.map(\.notificationID), notifications.map(\.orderID), notifications.map(\.userID), notifications.map(\.outcome.rawValue), channel)
+        }
+
+        func decodeRow(_ row: PostgresRow) throws {}
     }
 
     /// What the customer is told about `event`.

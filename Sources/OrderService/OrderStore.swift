@@ -170,20 +170,28 @@ struct OrderStore: Sendable {
 
     /// The orders, their first history steps and their outbox rows, with two statements.
     private static func insert(_ placed: [Outbox.Entry<OrderPlaced>], on transaction: PostgresConnection, logger: Logger) async throws -> [Outbox.Stored] {
-        let events = placed.map(\.event)
-        let ids = events.map(\.metadata.orderID)
-        let times = events.map(\.metadata.timestamp)
-        let (users, items, quantities) = (events.map(\.payload.userID), events.map(\.payload.item), events.map(\.payload.quantity))
-        try await transaction.query("""
+        _ = try await transaction.execute(InsertOrders(orders: placed.map(\.event)), logger: logger)
+        return try await Outbox.enqueue(placed, on: transaction, logger: logger)
+    }
+
+    struct InsertOrders: PostgresPreparedStatement {
+        typealias Row = ()
+        static let sql = """
             with placed as (
                 insert into orders (order_id, user_id, item, quantity, status, created_at, updated_at)
                 select id, user_id, item, quantity, 'accepted', at, at
-                from unnest(\(ids)::uuid[], \(users)::text[], \(items)::text[], \(quantities)::int8[], \(times)::timestamptz[]) as o(id, user_id, item, quantity, at)
+                from unnest($1::uuid[], $2::text[], $3::text[], $4::int8[], $5::timestamptz[]) as o(id, user_id, item, quantity, at)
                 returning order_id, created_at
             )
             insert into order_history (order_id, status, at, detail) select order_id, 'accepted', created_at, 'order received' from placed
-            """, logger: logger)
-        return try await Outbox.enqueue(placed, on: transaction, logger: logger)
+            """
+        let orders: [Event<OrderPlaced>]
+
+        func makeBindings() -> PostgresBindings {
+            .of(orders.map(\.metadata.orderID), orders.map(\.payload.userID), orders.map(\.payload.item), orders.map(\.payload.quantity), orders.map(\.metadata.timestamp))
+        }
+
+        func decodeRow(_ row: PostgresRow) throws {}
     }
 
     private func order(forKey key: String) async throws -> Order? {
@@ -295,7 +303,7 @@ struct OrderStore: Sendable {
     func apply(_ changes: [Change], on transaction: PostgresConnection, logger: Logger) async throws {
         let orderIDs = Set(changes.map(\.orderID))
         if orderIDs.count > 1 {
-            try await transaction.query("select 1 from orders where order_id = any(\(Array(orderIDs))) order by order_id for update", logger: logger)
+            for try await _ in try await transaction.execute(Lock(orderIDs: Array(orderIDs)), logger: logger) {}
         }
         var changed = Set<UUID>()
         var ignored: [Change] = []
@@ -339,51 +347,20 @@ struct OrderStore: Sendable {
             forwardFrom.append(OrderStatus.allCases.filter { $0.canMove(to: status) }.map(\.rawValue).joined(separator: ","))
             deadLetteredFrom.append(status.isDeadLettered ? OrderStatus.allCases.filter(\.isDeadLettered).map(\.rawValue).joined(separator: ",") : "")
         }
-        let rows = try await transaction.query("""
-            with move as (
-                select * from unnest(
-                    \(moves.map(\.orderID))::uuid[], \(statuses)::text[], \(reasons)::text[], \(moves.map(\.detail))::text[],
-                    \(moves.map(\.at))::timestamptz[], \(forwardFrom)::text[], \(deadLetteredFrom)::text[]
-                ) as move(order_id, status, reason, detail, at, forward_from, dead_lettered_from)
-            ), changed as (
-                update orders set status = move.status, reason = nullif(move.reason, ''), updated_at = now()
-                from move
-                where orders.order_id = move.order_id and (
-                    orders.status = any(string_to_array(move.forward_from, ',')) or (
-                        orders.status = any(string_to_array(move.dead_lettered_from, ','))
-                        and (orders.status, orders.reason) is distinct from (move.status, nullif(move.reason, ''))
-                    )
-                )
-                returning orders.order_id, move.status, move.at, move.detail
-            ), step as (
-                insert into order_history (order_id, status, at, detail) select order_id, status, at, detail from changed
-            )
-            select order_id from changed
-            """, logger: logger)
+        let rows = try await transaction.execute(Move(
+            orderIDs: moves.map(\.orderID), statuses: statuses, reasons: reasons, details: moves.map(\.detail), times: moves.map(\.at),
+            forwardFrom: forwardFrom, deadLetteredFrom: deadLetteredFrom
+        ), logger: logger)
         var moved = Set<UUID>()
-        for try await orderID in rows.decode(UUID.self) { moved.insert(orderID) }
+        for try await orderID in rows { moved.insert(orderID) }
         return moved
     }
 
     /// Sets `notified_at` of each order that has none; returns the ids of those set.
     private func markNotified(_ marks: [Change], on transaction: PostgresConnection, logger: Logger) async throws -> Set<UUID> {
-        let rows = try await transaction.query("""
-            with mark as (
-                select distinct on (order_id) * from unnest(\(marks.map(\.orderID))::uuid[], \(marks.map(\.at))::timestamptz[], \(marks.map(\.detail))::text[])
-                    with ordinality as mark(order_id, at, detail, position)
-                order by order_id, position
-            ), changed as (
-                update orders set notified_at = mark.at, updated_at = now()
-                from mark
-                where orders.order_id = mark.order_id and orders.notified_at is null
-                returning orders.order_id, mark.at, mark.detail
-            ), step as (
-                insert into order_history (order_id, status, at, detail) select order_id, 'notified', at, detail from changed
-            )
-            select order_id from changed
-            """, logger: logger)
+        let rows = try await transaction.execute(MarkNotified(orderIDs: marks.map(\.orderID), times: marks.map(\.at), details: marks.map(\.detail)), logger: logger)
         var marked = Set<UUID>()
-        for try await orderID in rows.decode(UUID.self) { marked.insert(orderID) }
+        for try await orderID in rows { marked.insert(orderID) }
         return marked
     }
 
@@ -413,10 +390,81 @@ struct OrderStore: Sendable {
         let payloads = stride(from: 0, to: ids.count, by: Self.idsPerNotification).map {
             ids[$0..<min($0 + Self.idsPerNotification, ids.count)].joined(separator: ",")
         }
-        try await transaction.query("select pg_notify(\(Self.changesChannel), payload) from unnest(\(payloads)::text[]) as payload", logger: logger)
+        for try await _ in try await transaction.execute(Announce(payloads: payloads), logger: logger) {}
     }
 
     static let idsPerNotification = 200
+
+    struct Lock: PostgresPreparedStatement {
+        static let sql = "select order_id from orders where order_id = any($1::uuid[]) order by order_id for update"
+        let orderIDs: [UUID]
+
+        func makeBindings() -> PostgresBindings { .of(orderIDs) }
+
+        func decodeRow(_ row: PostgresRow) throws -> UUID { try row.decode(UUID.self) }
+    }
+
+    struct Move: PostgresPreparedStatement {
+        static let sql = """
+            with move as (
+                select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[])
+                    as move(order_id, status, reason, detail, at, forward_from, dead_lettered_from)
+            ), changed as (
+                update orders set status = move.status, reason = nullif(move.reason, ''), updated_at = now()
+                from move
+                where orders.order_id = move.order_id and (
+                    orders.status = any(string_to_array(move.forward_from, ',')) or (
+                        orders.status = any(string_to_array(move.dead_lettered_from, ','))
+                        and (orders.status, orders.reason) is distinct from (move.status, nullif(move.reason, ''))
+                    )
+                )
+                returning orders.order_id, move.status, move.at, move.detail
+            ), step as (
+                insert into order_history (order_id, status, at, detail) select order_id, status, at, detail from changed
+            )
+            select order_id from changed
+            """
+        let orderIDs: [UUID], statuses: [String], reasons: [String], details: [String], times: [Date]
+        /// Per move, the statuses it moves forward from, and (for a dead-lettered status) the
+        /// dead-lettered ones it may replace, comma-separated.
+        let forwardFrom: [String], deadLetteredFrom: [String]
+
+        func makeBindings() -> PostgresBindings { .of(orderIDs, statuses, reasons, details, times, forwardFrom, deadLetteredFrom) }
+
+        func decodeRow(_ row: PostgresRow) throws -> UUID { try row.decode(UUID.self) }
+    }
+
+    struct MarkNotified: PostgresPreparedStatement {
+        static let sql = """
+            with mark as (
+                select distinct on (order_id) * from unnest($1::uuid[], $2::timestamptz[], $3::text[]) with ordinality as mark(order_id, at, detail, position)
+                order by order_id, position
+            ), changed as (
+                update orders set notified_at = mark.at, updated_at = now()
+                from mark
+                where orders.order_id = mark.order_id and orders.notified_at is null
+                returning orders.order_id, mark.at, mark.detail
+            ), step as (
+                insert into order_history (order_id, status, at, detail) select order_id, 'notified', at, detail from changed
+            )
+            select order_id from changed
+            """
+        let orderIDs: [UUID], times: [Date], details: [String]
+
+        func makeBindings() -> PostgresBindings { .of(orderIDs, times, details) }
+
+        func decodeRow(_ row: PostgresRow) throws -> UUID { try row.decode(UUID.self) }
+    }
+
+    /// One NOTIFY per payload; answers how many.
+    struct Announce: PostgresPreparedStatement {
+        static let sql = "select count(pg_notify('\(changesChannel)', payload)) from unnest($1::text[]) as payload"
+        let payloads: [String]
+
+        func makeBindings() -> PostgresBindings { .of(payloads) }
+
+        func decodeRow(_ row: PostgresRow) throws -> Int { try row.decode(Int.self) }
+    }
 }
 
 /// Where a page of `GET /orders` ends: the last order's creation time and id, as an opaque

@@ -52,23 +52,42 @@ public enum Outbox {
 
     /// Adds `rows`, in this order, with one statement; returns them with their ids.
     static func insert(_ rows: [Row], on connection: PostgresConnection, logger: Logger) async throws -> [Stored] {
-        let ids = rows.map(\.eventID)
-        let (types, exchanges, routingKeys) = (rows.map(\.type.rawValue), rows.map(\.type.exchange), rows.map(\.type.routingKey))
-        // Empty for none: PostgresNIO binds no arrays of optionals.
-        let (bodies, times, traceparents) = (rows.map(\.body), rows.map(\.occurredAt), rows.map { $0.traceparent ?? "" })
-        let inserted = try await connection.query("""
+        var rowIDs: [UUID: Int64] = [:]
+        for try await (rowID, eventID) in try await connection.execute(Insert(rows: rows), logger: logger) { rowIDs[eventID] = rowID }
+        return rows.compactMap { row in rowIDs[row.eventID].map { Stored(id: $0, row: row) } }
+    }
+
+    struct Insert: PostgresPreparedStatement {
+        static let sql = """
             insert into outbox (event_id, event_type, exchange, routing_key, body, occurred_at, traceparent)
             select id, type, exchange, routing_key, body, at, nullif(traceparent, '')
-            from unnest(
-                \(ids)::uuid[], \(types)::text[], \(exchanges)::text[], \(routingKeys)::text[],
-                \(bodies)::bytea[], \(times)::timestamptz[], \(traceparents)::text[]
-            ) with ordinality as event(id, type, exchange, routing_key, body, at, traceparent, position)
+            from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::timestamptz[], $7::text[])
+                with ordinality as event(id, type, exchange, routing_key, body, at, traceparent, position)
             order by position
             returning id, event_id
-            """, logger: logger)
-        var rowIDs: [UUID: Int64] = [:]
-        for try await (rowID, eventID) in inserted.decode((Int64, UUID).self) { rowIDs[eventID] = rowID }
-        return rows.compactMap { row in rowIDs[row.eventID].map { Stored(id: $0, row: row) } }
+            """
+        let rows: [Row]
+
+        func makeBindings() -> PostgresBindings {
+            // Empty for none: PostgresNIO binds no arrays of optionals.
+            .of(
+                rows.map(\.eventID), rows.map(\.type.rawValue), rows.map(\.type.exchange), rows.map(\.type.routingKey),
+                rows.map(\.body), rows.map(\.occurredAt), rows.map { $0.traceparent ?? "" }
+            )
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> (Int64, UUID) { try row.decode((Int64, UUID).self) }
+    }
+
+    /// Deletes the rows whose events the broker confirmed.
+    struct Delete: PostgresPreparedStatement {
+        typealias Row = ()
+        static let sql = "delete from outbox where id = any($1::bigint[])"
+        let ids: [Int64]
+
+        func makeBindings() -> PostgresBindings { .of(ids) }
+
+        func decodeRow(_ row: PostgresRow) throws {}
     }
 
     /// An event on its way out, with the trace its publication continues.
@@ -217,7 +236,7 @@ public final class OutboxRelay: Service {
         let sent = try await publish(rows, on: connection)
         if !sent.isEmpty {
             try await withTimeout(sweepTimeout) { [database, logger] in
-                try await database.query("delete from outbox where id = any(\(sent))", logger: logger)
+                for try await _ in try await database.execute(Outbox.Delete(ids: sent), logger: logger) {}
             }
         }
     }
@@ -261,9 +280,7 @@ public final class OutboxRelay: Service {
             }
             guard !rows.isEmpty else { return 0 }
             let sent = try await self.publish(rows, on: connection)
-            if !sent.isEmpty {
-                try await transaction.query("delete from outbox where id = any(\(sent))", logger: logger)
-            }
+            if !sent.isEmpty { _ = try await transaction.execute(Outbox.Delete(ids: sent), logger: logger) }
             // A batch the broker took only in part is not followed at once by the next.
             return sent.count == rows.count ? rows.count : 0
         }

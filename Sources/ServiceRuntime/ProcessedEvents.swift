@@ -15,12 +15,20 @@ public enum ProcessedEvents {
     /// cannot deadlock.
     public static func record(_ eventIDs: Set<UUID>, on connection: PostgresConnection, logger: Logger) async throws -> Set<UUID> {
         guard !eventIDs.isEmpty else { return [] }
-        let rows = try await connection.query("""
-            insert into processed_events (event_id) select id from unnest(\(Array(eventIDs))::uuid[]) as event(id) order by id
-            on conflict do nothing returning event_id
-            """, logger: logger)
         var recorded = Set<UUID>()
-        for try await eventID in rows.decode(UUID.self) { recorded.insert(eventID) }
+        for try await eventID in try await connection.execute(Record(eventIDs: Array(eventIDs)), logger: logger) { recorded.insert(eventID) }
         return recorded
+    }
+
+    struct Record: PostgresPreparedStatement {
+        static let sql = """
+            insert into processed_events (event_id) select id from unnest($1::uuid[]) as event(id) order by id
+            on conflict do nothing returning event_id
+            """
+        let eventIDs: [UUID]
+
+        func makeBindings() -> PostgresBindings { .of(eventIDs) }
+
+        func decodeRow(_ row: PostgresRow) throws -> UUID { try row.decode(UUID.self) }
     }
 }
