@@ -7,6 +7,7 @@ RUN := .run
 RAW_BENCH := $(RUN)/bin/amqp-raw-bench
 
 INVENTORY ?= 1
+RELEASE ?=
 QUICK ?=
 SERVICE ?=
 
@@ -14,7 +15,7 @@ SERVICE ?=
 
 help:
 	@echo "make test                start RabbitMQ and PostgreSQL if needed, then swift test"
-	@echo "make up [INVENTORY=3]    start broker, database and every service that is not running"
+	@echo "make up [INVENTORY=3] [RELEASE=1]  start broker, database and every service that is not running"
 	@echo "make down                stop what make up started"
 	@echo "make logs [SERVICE=...]  follow the service logs"
 	@echo "make bench [INVENTORY=N] [QUICK=1]  the benchmark: ingest, end to end, scaling, the broker's limit"
@@ -37,8 +38,16 @@ test: infra
 build:
 	swift build
 
-up: infra build
+# Debug builds by default (the quicker first build); RELEASE=1 runs release builds, about three
+# times faster per order: the speed `make bench` reports.
+up: infra
+ifeq ($(RELEASE),)
+	swift build
 	@scripts/services.sh up $(INVENTORY)
+else
+	swift build -c release
+	@BIN=.build/release scripts/services.sh up $(INVENTORY)
+endif
 
 down:
 	@scripts/services.sh down
