@@ -46,34 +46,40 @@ public enum OrderEvent: Sendable, Hashable {
     }
 
     /// Decodes a message body, or says precisely what is wrong with it. Unknown fields are
-    /// ignored; an unknown `event_type` or a newer `schema_version` is an error.
+    /// ignored; an unknown `event_type` or a newer `schema_version` is an error. The body is
+    /// parsed once: the head decides which event the same decoder goes on to read.
     public init(decoding body: Data) throws(EventDecodingError) {
-        let decoder = EventCoding.makeDecoder()
-        let head = try Self.decode(Head.self, from: body, with: decoder)
-        guard head.schemaVersion <= EventMetadata.schemaVersion else { throw .unsupportedSchemaVersion(head.schemaVersion) }
-        guard head.schemaVersion >= 1 else { throw .invalidValue(field: "schema_version", reason: "must be at least 1") }
-        guard let type = EventType(rawValue: head.eventType) else { throw .unknownEventType(head.eventType) }
-        switch type {
-        case .orderPlaced: self = .orderPlaced(try Self.decodeEvent(body, with: decoder))
-        case .inventoryReserved: self = .inventoryReserved(try Self.decodeEvent(body, with: decoder))
-        case .inventoryFailed: self = .inventoryFailed(try Self.decodeEvent(body, with: decoder))
-        case .notificationSent: self = .notificationSent(try Self.decodeEvent(body, with: decoder))
-        }
-    }
-
-    private static func decodeEvent<P: EventPayload>(_ body: Data, with decoder: JSONDecoder) throws(EventDecodingError) -> Event<P> {
-        let event = try decode(Event<P>.self, from: body, with: decoder)
-        try event.payload.validate()
-        return event
-    }
-
-    private static func decode<T: Decodable>(_ type: T.Type, from body: Data, with decoder: JSONDecoder) throws(EventDecodingError) -> T {
         do {
-            return try decoder.decode(type, from: body)
+            self = try EventCoding.makeDecoder().decode(Decoded.self, from: body).event
+        } catch let error as EventDecodingError {
+            throw error
         } catch let error as DecodingError {
             throw EventDecodingError(error)
         } catch {
             throw .notJSON("\(error)")
+        }
+    }
+
+    private struct Decoded: Decodable {
+        let event: OrderEvent
+
+        init(from decoder: any Decoder) throws {
+            let head = try Head(from: decoder)
+            guard head.schemaVersion <= EventMetadata.schemaVersion else { throw EventDecodingError.unsupportedSchemaVersion(head.schemaVersion) }
+            guard head.schemaVersion >= 1 else { throw EventDecodingError.invalidValue(field: "schema_version", reason: "must be at least 1") }
+            guard let type = EventType(rawValue: head.eventType) else { throw EventDecodingError.unknownEventType(head.eventType) }
+            switch type {
+            case .orderPlaced: event = .orderPlaced(try Self.event(from: decoder))
+            case .inventoryReserved: event = .inventoryReserved(try Self.event(from: decoder))
+            case .inventoryFailed: event = .inventoryFailed(try Self.event(from: decoder))
+            case .notificationSent: event = .notificationSent(try Self.event(from: decoder))
+            }
+        }
+
+        private static func event<P: EventPayload>(from decoder: any Decoder) throws -> Event<P> {
+            let event = try Event<P>(from: decoder)
+            try event.payload.validate()
+            return event
         }
     }
 }
