@@ -10,7 +10,9 @@
 #   scaling     saturation with 1, 2 and 3 inventory replicas
 #   the limit   the broker's own publish-confirm and consume-ack rates (plain librabbitmq)
 #   memory      resident memory of each service at the end
-# and prints one Markdown table, also written to bench/results/<date>-<commit>.md.
+# and prints one Markdown table, also written to bench/results/<date>-<commit>.md. The closed
+# loop is wrk (bench/post-orders.lua), whose CPU per request is a fraction of order-load's;
+# the open loop is order-load, which measures latency from when each request was due.
 # QUICK=1 runs a shorter subset (under two minutes once built) to catch regressions.
 set -euo pipefail
 
@@ -66,6 +68,12 @@ completion() {
        from order_api.orders where created_at >= '$1' and created_at < '$2'"
 }
 
+# Closed loop: CONNECTIONS connections, each sending its next order as soon as the last is
+# answered, for SECONDS; prints order-load's JSON fields (see bench/post-orders.lua).
+closed_loop() {
+  wrk -t2 -c"$1" -d"$2"s --timeout 30s -s bench/post-orders.lua "http://127.0.0.1:$API_PORT/orders" | tail -n 1
+}
+
 # Load for the run's length (`open RATE` or `ingest CONNECTIONS`); waits up to DRAIN_SECONDS
 # for the orders to complete; prints offered/s (or "closed"), accepted, notified/s, p50, p95,
 # p99, incomplete, errors.
@@ -75,7 +83,7 @@ end_to_end() {
   if [ "$mode" = open ]; then
     result=$("$BIN/order-load" open --url "http://127.0.0.1:$API_PORT" --rate "$amount" --duration "$SECONDS_PER_RUN")
   else
-    result=$("$BIN/order-load" ingest --url "http://127.0.0.1:$API_PORT" --connections "$amount" --duration "$SECONDS_PER_RUN")
+    result=$(closed_loop "$amount" "$SECONDS_PER_RUN")
   fi
   to=$(now)
   local deadline=$((SECONDS + DRAIN_SECONDS))
@@ -97,6 +105,7 @@ swift build -c release --product notification-worker >&2
 swift build -c release --product order-load >&2
 make -s .run/bin/amqp-raw-bench >&2
 scripts/infra.sh start
+scripts/infra.sh install-bench-tools
 
 report=()
 add() { report+=("$*"); }
@@ -123,7 +132,7 @@ add "| connections | accepted/s | p50 ms | p95 ms | p99 ms | max ms | not 202 | 
 add "|---:|---:|---:|---:|---:|---:|---:|---:|"
 for connections in "${INGEST_LEVELS[@]}"; do
   log "ingest at $connections connections"
-  result=$("$BIN/order-load" ingest --url "http://127.0.0.1:$API_PORT" --connections "$connections" --duration "$SECONDS_PER_RUN")
+  result=$(closed_loop "$connections" "$SECONDS_PER_RUN")
   read -r rate p50 p95 p99 max errors < <(echo "$result" | json accepted_per_s p50_ms p95_ms p99_ms max_ms errors)
   other=$(echo "$result" | python3 -c "import json,sys; print(sum(json.load(sys.stdin)['not_accepted'].values()))")
   add "$(printf '| %s | %.0f | %.1f | %.1f | %.1f | %.1f | %s | %s |' "$connections" "$rate" "$p50" "$p95" "$p99" "$max" "$other" "$errors")"
@@ -164,7 +173,7 @@ drain() {
   local workers; workers="$(pids_of inventory-worker) $(pids_of notification-worker)"
   kill -STOP $workers
   local from; from=$(now)
-  "$BIN/order-load" ingest --url "http://127.0.0.1:$API_PORT" --connections "$SATURATION_CONNECTIONS" --duration "$DRAIN_INGEST_SECONDS" >/dev/null
+  closed_loop "$SATURATION_CONNECTIONS" "$DRAIN_INGEST_SECONDS" >/dev/null
   local to; to=$(now)
   until [ "$(sql "select count(*) from order_api.outbox")" = 0 ]; do sleep 0.2; done
   local api inventory notification postgres rabbit

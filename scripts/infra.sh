@@ -7,6 +7,7 @@
 #                                       (Chromium, its driver, Selenium for Python,
 #                                       docker-compose to resolve the compose file,
 #                                       schemathesis in .run/tools; kubectl must be on PATH)
+#   scripts/infra.sh install-bench-tools install what `make bench` needs besides the build (wrk)
 #   scripts/infra.sh start [rabbitmq|postgres]
 #   scripts/infra.sh stop  [rabbitmq|postgres]
 #   scripts/infra.sh status
@@ -19,6 +20,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUN="$ROOT/.run"
 PACKAGES=(rabbitmq-server postgresql librabbitmq-dev pkg-config curl)
 TEST_PACKAGES=(chromium chromium-driver python3-selenium docker-compose)
+BENCH_PACKAGES=(wrk)
 
 RABBIT_DIR="$RUN/rabbitmq"
 RABBIT_BIN=/usr/lib/rabbitmq/bin
@@ -190,6 +192,7 @@ case "$command" in
     install_packages "${TEST_PACKAGES[@]}"
     install_schemathesis
     command -v kubectl >/dev/null || die "kubectl is not on PATH: the deployment tests render deploy/k8s with it (https://kubernetes.io/docs/tasks/tools/)" ;;
+  install-bench-tools) install_packages "${BENCH_PACKAGES[@]}" ;;
   start)
     install_packages "${PACKAGES[@]}"
     case "$target" in rabbitmq) start_rabbitmq ;; postgres) start_postgres ;; all) start_postgres; start_rabbitmq ;; *) die "unknown server: $target" ;; esac ;;
@@ -199,5 +202,5 @@ case "$command" in
     rabbit_running && echo "rabbitmq: running (pid $(cat "$RABBIT_DIR/rabbit.pid"))" || echo "rabbitmq: not started here"
     pg_running && echo "postgres: running" || echo "postgres: not started here" ;;
   ctl) shift; rabbitmqctl "$@" ;;
-  *) die "usage: $0 install | install-test-tools | start [rabbitmq|postgres] | stop [rabbitmq|postgres] | status | ctl ARGS..." ;;
+  *) die "usage: $0 install | install-test-tools | install-bench-tools | start [rabbitmq|postgres] | stop [rabbitmq|postgres] | status | ctl ARGS..." ;;
 esac

@@ -5,16 +5,17 @@ import NIOCore
 import NIOHTTP1
 import Synchronization
 
-/// The benchmark's load generator: POSTs orders to order-api, either closed-loop at a fixed
-/// number of connections (`ingest`) or open-loop at a fixed rate (`open`), and prints one
-/// JSON object with what happened. Latency is measured from when a request was due, so a
-/// slow server cannot hide its queueing (no coordinated omission).
+/// The benchmark's open-loop load generator: POSTs orders to order-api at a fixed rate
+/// (`open`), whether or not earlier ones were answered, and prints one JSON object with what
+/// happened. Latency is measured from when a request was due, so a slow server cannot hide
+/// its queueing (no coordinated omission). The closed loop is wrk (`bench/post-orders.lua`),
+/// which costs the shared cores far less per request.
 @main
 struct OrderLoad: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "order-load",
-        abstract: "Load for order-api: closed-loop (ingest) or open-loop (open); prints one JSON object.",
-        subcommands: [Ingest.self, Open.self]
+        abstract: "Open-loop load for order-api (open); prints one JSON object.",
+        subcommands: [Open.self]
     )
 }
 
@@ -91,37 +92,6 @@ func makeClient(connections: Int) -> HTTPClient {
     var configuration = HTTPClient.Configuration()
     configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connections
     return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-}
-
-struct Ingest: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Closed loop: each connection sends its next order as soon as the last is answered.")
-
-    @OptionGroup var target: Target
-
-    @Option(help: "Connections, each with one request in flight.")
-    var connections = 64
-
-    func run() async throws {
-        let client = makeClient(connections: connections)
-        let tally = Tally()
-        let start = ContinuousClock.now
-        let end = start + .milliseconds(Int64(target.duration * 1000))
-        let connections = self.connections
-        await withTaskGroup(of: Void.self) { group in
-            for connection in 0..<connections {
-                group.addTask {
-                    var number = connection
-                    while ContinuousClock.now < end {
-                        await tally.send(target.request(number), due: .now, client: client)
-                        number += connections
-                    }
-                }
-            }
-        }
-        let elapsed = ContinuousClock.now - start
-        try await client.shutdown()
-        print(tally.report(["mode": "ingest", "connections": connections], elapsed: elapsed))
-    }
 }
 
 struct Open: AsyncParsableCommand {
