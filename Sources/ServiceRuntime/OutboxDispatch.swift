@@ -5,7 +5,7 @@ import Synchronization
 /// database, no second read of the rows. Memory is only the fast path; the table is the truth.
 /// A row that never gets here (its writer stopped after the commit), that waits beyond
 /// `limit`, or whose publication fails, stays in the table, and the relay's sweep publishes
-/// it later, in any replica.
+/// it later, in any replica. One relay reads it, for the life of the process.
 public final class OutboxDispatch: Sendable {
     /// At most this many rows wait in memory; beyond it, new rows are left to the sweep.
     static let limit = 10_000
