@@ -1,10 +1,22 @@
 import AMQPClient
 import Foundation
+import ServiceRuntime
 import TestSupport
 import Testing
 
 /// The real RabbitMQ that `make test` starts (or the one RABBITMQ_URL names).
 enum Broker {
+    /// A service's settings in the test virtual host and database, with the queue arguments
+    /// the end-to-end tests declare there, and `more` besides.
+    static func serviceEnvironment(_ more: [String: String] = [:]) -> EnvironmentVariables {
+        EnvironmentVariables([
+            "RABBITMQ_URL": "amqp://guest:guest@127.0.0.1:5672/test",
+            "DATABASE_URL": "postgres://orders:orders@127.0.0.1:5432/orders_test",
+            "RETRY_DELAYS": "1s,2s",
+            "DELIVERY_LIMIT": "3",
+        ].merging(more) { $1 })
+    }
+
     static let url = ProcessInfo.processInfo.environment["RABBITMQ_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2f"
 
     static func configuration(_ name: String = "integration-tests") throws -> AMQPConfiguration {

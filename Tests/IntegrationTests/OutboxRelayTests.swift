@@ -15,12 +15,7 @@ import Testing
 /// the sweep age, and not before.
 @Suite("Outbox relay against RabbitMQ and PostgreSQL", .serialized)
 struct OutboxRelayTests {
-    static let environment = EnvironmentVariables([
-        "RABBITMQ_URL": "amqp://guest:guest@127.0.0.1:5672/test",
-        "DATABASE_URL": "postgres://orders:orders@127.0.0.1:5432/orders_test",
-        "RETRY_DELAYS": "1s,2s",
-        "DELIVERY_LIMIT": "3",  // the queues of the test virtual host, as the other tests declare them
-    ])
+    static let environment = Broker.serviceEnvironment()
     static let service = ServiceIdentity(name: "outbox-test", portVariable: "PORT", defaultPort: 1)
     static let schema = DatabaseSchema(name: "outbox_test", migrations: [])
 

@@ -16,13 +16,7 @@ import Tracing
 struct RetryIntegrationTests {
     /// The e2e tests' virtual host and database; this suite uses `inventory-events`, which
     /// nothing else consumes while it runs, and a schema of its own.
-    static let environment = EnvironmentVariables([
-        "RABBITMQ_URL": "amqp://guest:guest@127.0.0.1:5672/test",
-        "DATABASE_URL": "postgres://orders:orders@127.0.0.1:5432/orders_test",
-        "RETRY_DELAYS": "1s,2s",
-        "MAX_ATTEMPTS": "3",
-        "DELIVERY_LIMIT": "3",  // as the end-to-end tests declare the queues
-    ])
+    static let environment = Broker.serviceEnvironment(["MAX_ATTEMPTS": "3"])
     static let queue = Queues.inventoryEvents
     static let service = ServiceIdentity(name: "retry-test", portVariable: "PORT", defaultPort: 1)
 
