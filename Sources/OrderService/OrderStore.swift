@@ -307,12 +307,17 @@ struct OrderStore: Sendable {
         }
         var changed = Set<UUID>()
         var ignored: [Change] = []
-        // An order named twice moves twice, in turn: each round names an order once.
-        var moves = changes.filter { if case .status = $0.kind { true } else { false } }
-        while !moves.isEmpty {
-            var seen = Set<UUID>()
-            let round = moves.filter { seen.insert($0.orderID).inserted }
-            moves = Self.removing(round, from: moves)
+        // An order named twice moves twice, in turn: round n holds each order's n-th move.
+        var rounds: [[Change]] = []
+        var movesSoFar: [UUID: Int] = [:]
+        for change in changes {
+            guard case .status = change.kind else { continue }
+            let n = movesSoFar[change.orderID, default: 0]
+            movesSoFar[change.orderID] = n + 1
+            if n == rounds.count { rounds.append([]) }
+            rounds[n].append(change)
+        }
+        for round in rounds {
             let moved = try await move(round, on: transaction, logger: logger)
             changed.formUnion(moved)
             ignored += round.filter { !moved.contains($0.orderID) }
@@ -326,15 +331,6 @@ struct OrderStore: Sendable {
         }
         if !ignored.isEmpty { try await logIgnored(ignored, on: transaction, logger: logger) }
         if !changed.isEmpty { try await announce(changed, on: transaction, logger: logger) }
-    }
-
-    private static func removing(_ round: [Change], from moves: [Change]) -> [Change] {
-        var taken = Dictionary(grouping: round, by: \.orderID).mapValues(\.count)
-        return moves.filter { change in
-            guard let left = taken[change.orderID], left > 0 else { return true }
-            taken[change.orderID] = left - 1
-            return false
-        }
     }
 
     /// Moves each order (named once) to its status; returns the ids of those moved.

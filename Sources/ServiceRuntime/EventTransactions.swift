@@ -24,9 +24,10 @@ public struct PendingEvent: Sendable {
 
 /// Handles events in database transactions, several in one: a transaction records its
 /// events as processed, makes the handler's call-outs for the new ones at once, lets the
-/// handler handle them all, and writes the events they emit to the outbox with one statement. When a shared transaction fails, its events are handled
-/// again, each in a transaction of its own, so that a failing event fails alone and the others
-/// do not wait for it.
+/// handler handle them all, and writes the events they emit to the outbox with one
+/// statement. When a shared transaction fails, its events are handled again, each in a
+/// transaction of its own, so that a failing event fails alone and the others do not wait
+/// for it.
 struct EventTransactions: Sendable {
     let handler: any EventHandler
     let database: PostgresClient
