@@ -6,6 +6,7 @@
 #   scripts/infra.sh install-test-tools install what the browser and deployment tests need
 #                                       (Chromium, its driver, Selenium for Python,
 #                                       docker-compose to resolve the compose file,
+#                                       promtool (Debian's prometheus) for the alert rules,
 #                                       schemathesis in .run/tools; kubectl must be on PATH)
 #   scripts/infra.sh install-bench-tools install what `make bench` needs besides the build (wrk)
 #   scripts/infra.sh start [rabbitmq|postgres]
@@ -19,13 +20,14 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUN="$ROOT/.run"
 PACKAGES=(rabbitmq-server postgresql librabbitmq-dev pkg-config curl)
-TEST_PACKAGES=(chromium chromium-driver python3-selenium docker-compose)
+TEST_PACKAGES=(chromium chromium-driver python3-selenium docker-compose prometheus)
 BENCH_PACKAGES=(wrk)
 
 RABBIT_DIR="$RUN/rabbitmq"
 RABBIT_BIN=/usr/lib/rabbitmq/bin
 AMQP_PORT="${RABBITMQ_PORT:-5672}"
 MANAGEMENT_PORT="${RABBITMQ_MANAGEMENT_PORT:-15672}"
+PROMETHEUS_PORT="${RABBITMQ_PROMETHEUS_PORT:-15692}"
 
 PG_DIR="$RUN/postgres"
 PG_PORT="${PGPORT:-5432}"
@@ -59,7 +61,12 @@ install_packages() {
   [ "$(id -u)" -eq 0 ] || die "missing packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})"
   log "installing ${missing[*]}"
   apt-get update -qq
+  # Packages with a daemon (rabbitmq-server, postgresql, prometheus) must not start it: this
+  # script starts the servers it needs, on loopback, and only those.
+  local policy=/usr/sbin/policy-rc.d placed=
+  if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; placed=1; fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  [ -z "$placed" ] || rm -f "$policy"
 }
 
 # Schemathesis, from PyPI, in its own virtual environment under .run/tools.
@@ -113,8 +120,11 @@ start_rabbitmq() {
 listeners.tcp.default = 127.0.0.1:$AMQP_PORT
 management.tcp.ip = 127.0.0.1
 management.tcp.port = $MANAGEMENT_PORT
+prometheus.tcp.ip = 127.0.0.1
+prometheus.tcp.port = $PROMETHEUS_PORT
+prometheus.return_per_object_metrics = true
 CONF
-  echo '[rabbitmq_management].' > "$RABBIT_DIR/enabled_plugins"
+  echo '[rabbitmq_management,rabbitmq_prometheus].' > "$RABBIT_DIR/enabled_plugins"
   chown -R rabbitmq:rabbitmq "$RABBIT_DIR"
   log "starting RabbitMQ on 127.0.0.1:$AMQP_PORT (data in $RABBIT_DIR)"
   (without_inherited_fds as_user rabbitmq env "${RABBIT_ENV[@]}" "$RABBIT_BIN/rabbitmq-server") \

@@ -300,7 +300,9 @@ struct OrderStore: Sendable {
     /// took effect, and announces the changed orders on `changesChannel`. Changes of one order
     /// apply in their order; one that changes nothing (late, repeated, or for an unknown
     /// order) is logged and ignored.
-    func apply(_ changes: [Change], on transaction: PostgresConnection, logger: Logger) async throws {
+    /// Returns, for each order that this made notified, the time from its placement to its
+    /// notification.
+    func apply(_ changes: [Change], on transaction: PostgresConnection, logger: Logger) async throws -> [TimeInterval] {
         let orderIDs = Set(changes.map(\.orderID))
         if orderIDs.count > 1 {
             for try await _ in try await transaction.execute(Lock(orderIDs: Array(orderIDs)), logger: logger) {}
@@ -323,14 +325,18 @@ struct OrderStore: Sendable {
             ignored += round.filter { !moved.contains($0.orderID) }
         }
         let notified = changes.filter { if case .notified = $0.kind { true } else { false } }
+        var completions: [TimeInterval] = []
         if !notified.isEmpty {
-            let marked = try await markNotified(notified, on: transaction, logger: logger)
+            let marks = try await markNotified(notified, on: transaction, logger: logger)
+            let marked = Set(marks.keys)
+            completions = Array(marks.values)
             changed.formUnion(marked)
             var first = Set<UUID>()
             ignored += notified.filter { !marked.contains($0.orderID) || !first.insert($0.orderID).inserted }
         }
         if !ignored.isEmpty { try await logIgnored(ignored, on: transaction, logger: logger) }
         if !changed.isEmpty { try await announce(changed, on: transaction, logger: logger) }
+        return completions
     }
 
     /// Moves each order (named once) to its status; returns the ids of those moved.
@@ -352,11 +358,14 @@ struct OrderStore: Sendable {
         return moved
     }
 
-    /// Sets `notified_at` of each order that has none; returns the ids of those set.
-    private func markNotified(_ marks: [Change], on transaction: PostgresConnection, logger: Logger) async throws -> Set<UUID> {
+    /// Sets `notified_at` of each order that has none; returns, for each of those, the time
+    /// from its placement to its notification.
+    private func markNotified(_ marks: [Change], on transaction: PostgresConnection, logger: Logger) async throws -> [UUID: TimeInterval] {
         let rows = try await transaction.execute(MarkNotified(orderIDs: marks.map(\.orderID), times: marks.map(\.at), details: marks.map(\.detail)), logger: logger)
-        var marked = Set<UUID>()
-        for try await orderID in rows { marked.insert(orderID) }
+        var marked: [UUID: TimeInterval] = [:]
+        for try await (orderID, created, notified) in rows {
+            marked[orderID] = max(0, notified.timeIntervalSince(created))
+        }
         return marked
     }
 
@@ -439,17 +448,18 @@ struct OrderStore: Sendable {
                 update orders set notified_at = mark.at, updated_at = now()
                 from mark
                 where orders.order_id = mark.order_id and orders.notified_at is null
-                returning orders.order_id, mark.at, mark.detail
+                returning orders.order_id, orders.created_at, mark.at, mark.detail
             ), step as (
                 insert into order_history (order_id, status, at, detail) select order_id, 'notified', at, detail from changed
             )
-            select order_id from changed
+            select order_id, created_at, at from changed
             """
         let orderIDs: [UUID], times: [Date], details: [String]
 
         func makeBindings() -> PostgresBindings { .of(orderIDs, times, details) }
 
-        func decodeRow(_ row: PostgresRow) throws -> UUID { try row.decode(UUID.self) }
+        /// The order, when it was placed, when it was notified.
+        func decodeRow(_ row: PostgresRow) throws -> (UUID, Date, Date) { try row.decode((UUID, Date, Date).self) }
     }
 
     /// One NOTIFY per payload; answers how many.

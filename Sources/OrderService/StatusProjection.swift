@@ -1,6 +1,7 @@
 import AMQPClient
 import Foundation
 import Logging
+import Metrics
 import OrderEvents
 import PostgresNIO
 import ServiceRuntime
@@ -9,11 +10,18 @@ import ServiceRuntime
 /// the consumer's processed events) and monotonically (through `OrderStatus`).
 struct StatusProjection: EventHandler {
     let store: OrderStore
+    /// From an order's POST to its notification, counted once per order when the projection
+    /// marks it notified: the pipeline's end-to-end latency, and its completions per second.
+    let completion = Timer(label: "order_completion_seconds")
 
     func handle(_ events: [PendingEvent], transaction: PostgresConnection, outbox: PendingOutbox) async throws {
         let changes = try events.compactMap(Self.change(for:))
         guard !changes.isEmpty else { return }
-        try await store.apply(changes, on: transaction, logger: events[0].logger)
+        let completions = try await store.apply(changes, on: transaction, logger: events[0].logger)
+        guard !completions.isEmpty else { return }
+        outbox.afterCommit { [completion] in
+            for seconds in completions { completion.recordSeconds(seconds) }
+        }
     }
 
     /// What `pending` asks of its order; nil for a dead letter that says nothing about one.

@@ -71,13 +71,15 @@ struct EventTransactions: Sendable {
     /// that never answers) is abandoned: it rolls back, or commits later, once, which the
     /// processed events make harmless when the events are handled again.
     private func handleTogether(_ events: [PendingEvent]) async throws -> [Bool] {
-        let (applies, emitted) = try await withTimeout(limit) { [self] in try await transact(events) }
+        let emitting = PendingOutbox()
+        let (applies, emitted) = try await withTimeout(limit) { [self] in try await transact(events, outbox: emitting) }
         outbox.committed(emitted)
+        emitting.committed()
         return applies
     }
 
     /// Per event, whether it had an effect; and the outbox rows of the events it emitted.
-    private func transact(_ events: [PendingEvent]) async throws -> ([Bool], [Outbox.Stored]) {
+    private func transact(_ events: [PendingEvent], outbox: PendingOutbox) async throws -> ([Bool], [Outbox.Stored]) {
         try await database.withTransaction(logger: logger) { transaction in
             for pending in events { try faults.inject(into: pending.event) }
             let recorded = events.map { handler.recordsProcessed($0.event, delivery: $0.delivery) }
@@ -86,7 +88,6 @@ struct EventTransactions: Sendable {
             let applies = zip(events, recorded).map { pending, isRecorded in !isRecorded || new.remove(pending.event.metadata.eventID) != nil }
             let applying = zip(events, applies).filter(\.1).map(\.0)
             try await callOut(applying)
-            let outbox = PendingOutbox()
             if !applying.isEmpty { try await handler.handle(applying, transaction: transaction, outbox: outbox) }
             let emitted = outbox.take()
             return (applies, emitted.isEmpty ? [] : try await Outbox.insert(emitted, on: transaction, logger: logger))

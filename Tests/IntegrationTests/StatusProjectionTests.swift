@@ -30,7 +30,9 @@ struct StatusProjectionTests {
         OrderStore.Change(orderID: orderID, kind: kind, detail: "test", at: Date(), logger: Logger(label: "projection-test"))
     }
 
-    static func apply(_ changes: [OrderStore.Change], _ store: OrderStore, _ database: PostgresClient) async throws {
+    /// The time from placement to notification of each order the changes made notified.
+    @discardableResult
+    static func apply(_ changes: [OrderStore.Change], _ store: OrderStore, _ database: PostgresClient) async throws -> [TimeInterval] {
         try await database.withTransaction(logger: store.logger) { transaction in
             try await store.apply(changes, on: transaction, logger: store.logger)
         }
@@ -86,7 +88,7 @@ struct StatusProjectionTests {
         }
     }
 
-    @Test("the changes of one transaction apply in their order, with a fixed number of statements: an order named twice moves twice, a repeated notification counts once, an unknown order is skipped")
+    @Test("the changes of one transaction apply in their order, with a fixed number of statements: an order named twice moves twice, a repeated notification counts once (and completes the order once), an unknown order is skipped")
     func changesOfOneTransaction() async throws {
         try await Self.withOrder { store, database, id in
             let request = try OrderRequest(json: Data(#"{"user_id": "u-2", "item": "Taco", "quantity": 1}"#.utf8))
@@ -94,7 +96,7 @@ struct StatusProjectionTests {
                 Issue.record("the second order was not accepted")
                 return
             }
-            try await Self.apply([
+            let completions = try await Self.apply([
                 Self.change(id, .status(.failed, reason: "retries_exhausted")),
                 Self.change(other.orderID, .status(.rejected, reason: "insufficient_stock")),
                 Self.change(id, .notified),
@@ -105,6 +107,7 @@ struct StatusProjectionTests {
             ], store, database)
             #expect(try await Self.state(database, id) == ("reserved", nil, ["accepted", "failed", "reserved", "notified"]))
             #expect(try await Self.notified(database, id) == (true, 1))
+            #expect(completions.count == 1 && completions.allSatisfy { $0 >= 0 && $0 < 60 }, "one completion, the order's: \(completions)")
             #expect(try await Self.state(database, other.orderID) == ("rejected", "insufficient_stock", ["accepted", "rejected"]))
             #expect(try await Self.notified(database, other.orderID) == (false, 0))
         }
