@@ -5,12 +5,16 @@
 
 Loads the board from a running order-api, places an order through the form and waits until
 its row shows `notified`; submits an invalid quantity and expects the API's own error message
-on the page; checks the system panel; writes a screenshot. Exits 0 when all hold, 1 otherwise
+on the page; checks the system panel; then posts orders at a steady rate and expects the
+pipeline chart to be drawn, to move, and to count each order once accepted and once
+completed; writes a screenshot while the orders flow. Exits 0 when all hold, 1 otherwise
 (with the reason on standard error). The end-to-end suite runs it against the real services.
 """
 
 import json
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -55,6 +59,28 @@ def message(driver, kind):
     return driver.find_element(*locator).text
 
 
+def post_orders(base, count, per_second):
+    """Posts `count` orders at `per_second`; each must be answered 202."""
+    items = ["Burger", "Pizza", "Salad", "Taco", "Sushi"]
+    start = time.monotonic()
+    for n in range(count):
+        time.sleep(max(0, start + n / per_second - time.monotonic()))
+        body = json.dumps({"user_id": "board-load", "item": items[n % len(items)], "quantity": 1}).encode()
+        request = urllib.request.Request(base + "/orders", data=body, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 202, response.status
+
+
+def chart(driver):
+    return driver.execute_script("return document.getElementById('rates').toDataURL()")
+
+
+def counted(driver):
+    """Orders the pipeline chart counted since the page loaded: (accepted, completed)."""
+    summary = driver.find_element(By.ID, "pipeline-summary")
+    return int(summary.get_attribute("data-accepted") or 0), int(summary.get_attribute("data-completed") or 0)
+
+
 def main(base, screenshot):
     driver = browser()
     try:
@@ -88,7 +114,30 @@ def main(base, screenshot):
             return len(cells) == 4 and cells[3].text.isdigit() and int(cells[3].text) > 0
         WebDriverWait(driver, 10, ignored_exceptions=[StaleElementReferenceException]).until(consumers, "order-events to show its consumer")
 
+        # Orders at a steady rate: the chart is drawn and moves while they flow, and counts
+        # each once accepted and once completed (the form's order included).
+        WebDriverWait(driver, 10).until(lambda d: counted(d) == (1, 1), "the form's order to be counted")
+        idle = chart(driver)
+        count, failures = 160, []
+
+        def post():
+            try:
+                post_orders(base, count, 20)
+            except Exception as error:
+                failures.append(error)
+        load = threading.Thread(target=post)
+        load.start()
+        WebDriverWait(driver, 30).until(lambda d: counted(d)[1] >= 100, "the chart to count completed orders")
+        drawn = chart(driver)
+        assert drawn != idle, "the chart did not draw the orders"
+        WebDriverWait(driver, 10).until(lambda d: chart(d) != drawn, "the chart to move")
+        summary = driver.find_element(By.ID, "pipeline-summary").text
+        assert "completed/s" in summary and "p50" in summary, summary
         driver.save_screenshot(screenshot)
+        load.join(30)
+        assert not load.is_alive(), "posting the orders took too long"
+        assert not failures, f"posting the orders failed: {failures[0]}"
+        WebDriverWait(driver, 60).until(lambda d: counted(d) == (count + 1, count + 1), f"every order counted once: {counted(driver)}")
     finally:
         driver.quit()
 

@@ -5,7 +5,7 @@ import Testing
 
 /// The order board, in headless Chromium driven by Selenium (`Tests/Browser/board_test.py`).
 extension PipelineTests {
-    @Test("the order board: an order placed in the browser reaches notified; an invalid quantity shows the API's message")
+    @Test("the order board: an order placed in the browser reaches notified; an invalid quantity shows the API's message; the pipeline chart moves as orders flow and counts each once")
     func boardInBrowser() async throws {
         try await pipeline.run()
         let page = try await HTTP.get("\(api)/")
