@@ -34,6 +34,20 @@ public final class AMQPConnection: Sendable {
         return AMQPConnection(configuration: configuration, serverProperties: serverProperties, executor: executor)
     }
 
+    /// Connects to the first of `nodes` that answers, trying each in turn; throws what the last
+    /// one answered when none does.
+    public static func connect(toFirstOf nodes: [AMQPConfiguration], logger: Logger = Logger(label: "amqp")) async throws -> AMQPConnection {
+        var failure: any Error = AMQPError.connectionClosed(code: nil, reason: "no node to connect to")
+        for node in nodes {
+            do {
+                return try await connect(node, logger: logger)
+            } catch {
+                failure = error
+            }
+        }
+        throw failure
+    }
+
     /// Whether the connection is still usable.
     public var isOpen: Bool { executor.closeError == nil }
 

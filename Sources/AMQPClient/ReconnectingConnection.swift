@@ -4,9 +4,11 @@ import Metrics
 public import ServiceLifecycle
 import Synchronization
 
-/// A connection that comes back. `run()` (a `Service`) keeps one `AMQPConnection` open:
-/// when it is lost, it reconnects with capped exponential backoff and jitter, runs
-/// `onConnect` again (declare the topology there) and lets publishers and consumers go on.
+/// A connection that comes back. `run()` (a `Service`) keeps one `AMQPConnection` open to
+/// one of `nodes` (the nodes of a cluster, or one broker): when it is lost, it reconnects to
+/// the next node, and the next, trying each once before it waits (capped exponential backoff
+/// with jitter) and goes round again; then it runs `onConnect` again (declare the topology
+/// there) and lets publishers and consumers go on.
 ///
 /// - `publish` waits for a connection and, if the connection is lost before the broker
 ///   confirmed, publishes again on the next one: at-least-once, never lost.
@@ -19,9 +21,12 @@ public final class ReconnectingConnection: Service, Sendable {
         var current: AMQPConnection?
         var waiters: [UnsafeContinuation<AMQPConnection, any Error>] = []
         var stopped = false
+        /// The index in `nodes` of the node connected to, or tried last.
+        var node = 0
     }
 
-    public let configuration: AMQPConfiguration
+    /// The nodes to connect to, tried in this order, starting over after the last.
+    public let nodes: [AMQPConfiguration]
     private let backoff: Backoff
     private let logger: Logger
     private let onConnect: @Sendable (AMQPConnection) async throws -> Void
@@ -30,13 +35,15 @@ public final class ReconnectingConnection: Service, Sendable {
     /// `amqp_reconnects_total`: connections opened after the first one was lost.
     private let reconnects = Counter(label: "amqp_reconnects_total")
 
+    /// `nodes` must not be empty.
     public init(
-        configuration: AMQPConfiguration,
+        nodes: [AMQPConfiguration],
         backoff: Backoff = Backoff(),
         logger: Logger,
         onConnect: @escaping @Sendable (AMQPConnection) async throws -> Void = { _ in }
     ) {
-        self.configuration = configuration
+        precondition(!nodes.isEmpty, "a ReconnectingConnection needs a node to connect to")
+        self.nodes = nodes
         self.backoff = backoff
         self.logger = logger
         self.onConnect = onConnect
@@ -44,6 +51,9 @@ public final class ReconnectingConnection: Service, Sendable {
 
     /// How many times a connection was established (1 after the first, more after recoveries).
     public var connectionCount: Int { connections.load(ordering: .relaxed) }
+
+    /// The node connected to now, or the one tried last.
+    public var node: AMQPConfiguration { nodes[state.withLock(\.node)] }
 
     /// Whether a connection is open right now.
     public var isConnected: Bool { state.withLock { $0.current?.isOpen ?? false } }
@@ -53,11 +63,14 @@ public final class ReconnectingConnection: Service, Sendable {
 
     public func run() async throws {
         defer { stop() }
-        var attempt = 0
+        var failures = 0  // attempts in a row that failed
+        var index = 0
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let node = nodes[index % nodes.count]
+            state.withLock { $0.node = index % nodes.count }
             let connection: AMQPConnection
             do {
-                connection = try await AMQPConnection.connect(configuration, logger: logger)
+                connection = try await AMQPConnection.connect(node, logger: logger)
                 do {
                     try await onConnect(connection)
                 } catch {
@@ -65,17 +78,21 @@ public final class ReconnectingConnection: Service, Sendable {
                     throw error
                 }
             } catch let error as AMQPError {
-                let delay = backoff.delay(forAttempt: attempt)
-                attempt += 1
+                failures += 1
+                index += 1
+                // Every node once before waiting: while another node answers, a lost one costs nothing.
+                let round = failures.isMultiple(of: nodes.count)
+                let delay = round ? backoff.delay(forAttempt: failures / nodes.count - 1) : .zero
                 logger.warning("cannot reach RabbitMQ; retrying", metadata: [
-                    "error": "\(error)", "attempt": "\(attempt)", "retry_in": "\(delay)",
+                    "node": "\(node.host):\(node.port)", "error": "\(error)", "attempt": "\(failures)",
+                    "retry_in": "\(delay)", "next_node": "\(nodes[index % nodes.count].host):\(nodes[index % nodes.count].port)",
                 ])
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
+                if round { try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) } }
                 continue
             }
-            attempt = 0
+            failures = 0
             if connections.add(1, ordering: .relaxed).newValue > 1 { reconnects.increment() }
-            logger.info("connected to RabbitMQ", metadata: ["host": "\(configuration.host):\(configuration.port)"])
+            logger.info("connected to RabbitMQ", metadata: ["node": "\(node.host):\(node.port)"])
             provide(connection)
 
             let reason = await withGracefulShutdownHandler {
@@ -89,7 +106,10 @@ public final class ReconnectingConnection: Service, Sendable {
             }
             state.withLock { if $0.current === connection { $0.current = nil } }
             if !Task.isCancelled && !Task.isShuttingDownGracefully {
-                logger.warning("lost the RabbitMQ connection; reconnecting", metadata: ["reason": "\(reason)"])
+                index += 1
+                logger.warning("lost the RabbitMQ connection; reconnecting", metadata: [
+                    "node": "\(node.host):\(node.port)", "reason": "\(reason)", "next_node": "\(nodes[index % nodes.count].host):\(nodes[index % nodes.count].port)",
+                ])
             }
         }
     }

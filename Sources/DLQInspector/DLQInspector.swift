@@ -104,11 +104,11 @@ func connect() async throws -> AMQPConnection {
         complain("\(error)")
         throw Exit.configuration
     }
-    let broker = settings.connection
     do {
-        return try await AMQPConnection.connect(broker)
+        return try await AMQPConnection.connect(toFirstOf: settings.nodes)
     } catch {
-        complain("cannot reach RabbitMQ at \(broker.host):\(broker.port) (vhost \(broker.virtualHost)): \(error)")
+        let nodes = settings.nodes.map { "\($0.host):\($0.port)" }.joined(separator: ", ")
+        complain("cannot reach RabbitMQ at \(nodes) (vhost \(settings.nodes[0].virtualHost)): \(error)")
         throw Exit.unavailable
     }
 }

@@ -15,7 +15,7 @@ public enum OrderAPI {
         let (settings, database, logger) = (resources.settings, resources.database, resources.logger)
         let environment = EnvironmentVariables()
         let orderTTL = try environment.duration("ORDER_TTL")
-        let managementText = environment.string("RABBITMQ_MANAGEMENT_URL", default: "http://\(settings.broker.connection.host):15672")
+        let managementText = environment.string("RABBITMQ_MANAGEMENT_URL", default: "http://\(settings.broker.nodes[0].host):15672")
         guard let management = URL(string: managementText), ["http", "https"].contains(management.scheme) else {
             throw ConfigurationError(variable: "RABBITMQ_MANAGEMENT_URL", problem: "'\(managementText)' is not an http(s) URL")
         }

@@ -67,7 +67,7 @@ struct SystemStatus: Sendable {
 
     /// Every queue of the virtual host in one call to the management API.
     private func managementCounts() async throws -> Counts {
-        let configuration = broker.configuration
+        let configuration = broker.node
         let vhost = configuration.virtualHost.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? configuration.virtualHost
         var request = HTTPClientRequest(url: management.appending(path: "api/queues").absoluteString + "/\(vhost)?columns=name,messages_ready,messages_unacknowledged,consumers")
         let credentials = Data("\(configuration.user):\(configuration.password)".utf8).base64EncodedString()

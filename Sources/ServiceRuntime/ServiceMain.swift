@@ -36,10 +36,15 @@ public struct ServiceResources: Sendable {
         self.schema = schema
         database = settings.database.client(schema: schema.name, logger: logger)
         let topology = settings.broker.topology
+        // Shuffled once per process, so that the replicas of a service spread over a cluster's nodes.
+        let nodes = settings.broker.nodes.shuffled()
         func connection(_ purpose: String) -> ReconnectingConnection {
-            var configuration = settings.broker.connection
-            configuration.connectionName += " (\(purpose))"
-            return ReconnectingConnection(configuration: configuration, logger: logger) { connection in
+            let named = nodes.map { node in
+                var node = node
+                node.connectionName += " (\(purpose))"
+                return node
+            }
+            return ReconnectingConnection(nodes: named, logger: logger) { connection in
                 try await topology.declare(on: connection)
             }
         }

@@ -41,7 +41,7 @@ struct ComposeTests {
         let settings = try ServiceSettings(service: identity, environment: EnvironmentVariables(environment))
         #expect(settings.httpPort == identity.defaultPort)
         #expect(settings.bindAddress == "0.0.0.0", "inside a container the server must listen beyond loopback")
-        #expect(settings.broker.connection.host == "rabbitmq")
+        #expect(settings.broker.nodes[0].host == "rabbitmq")
         #expect(settings.database.host == "postgres")
 
         let postgres = services["postgres"]["environment"].environment

@@ -71,7 +71,7 @@ struct KubernetesTests {
             let settings = try ServiceSettings(service: identity, environment: EnvironmentVariables(environment))
             #expect(settings.httpPort == identity.defaultPort)
             #expect(settings.bindAddress == "0.0.0.0")
-            #expect(settings.broker.connection.host == broker, "RABBITMQ_HOST is the operator's Service, named after the cluster")
+            #expect(settings.broker.nodes[0].host == broker, "RABBITMQ_HOST is the operator's Service, named after the cluster")
 
             let budget = try rendered.one("PodDisruptionBudget", identity.name)
             #expect(budget["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"].string

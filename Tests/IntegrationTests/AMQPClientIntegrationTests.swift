@@ -207,7 +207,7 @@ struct AMQPClientIntegrationTests {
         try await Broker.connect().close()  // fails with the clear line if there is no broker
         let queue = "test-recovery-\(UUID().uuidString.prefix(8).lowercased())"
         let reconnecting = ReconnectingConnection(
-            configuration: try Broker.configuration("recovery-test"),
+            nodes: [try Broker.configuration("recovery-test")],
             backoff: Backoff(initial: .milliseconds(50), maximum: .milliseconds(500)),
             logger: Logger(label: "recovery-test")
         ) { connection in
@@ -240,11 +240,27 @@ struct AMQPClientIntegrationTests {
 }
 
 extension AMQPClientIntegrationTests {
+    @Test("a reconnecting connection goes on to the next node while one does not answer, and so does a one-shot connect")
+    func nextNode() async throws {
+        try await Broker.connect().close()
+        var dead = try Broker.configuration("next-node-test")
+        dead.port = 1  // nothing listens there
+        let live = try Broker.configuration("next-node-test")
+        let reconnecting = ReconnectingConnection(nodes: [dead, live], logger: Logger(label: "next-node-test"))
+        let running = Task { try await reconnecting.run() }
+        defer { running.cancel() }
+        try await eventually(.seconds(10), "a connection to the live node") { reconnecting.isConnected }
+        #expect(reconnecting.node.port == live.port)
+        // Both nodes fail in turn before the first wait: the live one was reached without one.
+        try await AMQPConnection.connect(toFirstOf: [dead, live]).close()
+        await #expect(throws: AMQPError.self) { try await AMQPConnection.connect(toFirstOf: [dead]) }
+    }
+
     @Test("a resuming consumer ends when its reconnecting connection stops")
     func resumingConsumerEndsOnStop() async throws {
         try await Broker.connect().close()
         let queue = "test-stop-\(UUID().uuidString.prefix(8).lowercased())"
-        let reconnecting = ReconnectingConnection(configuration: try Broker.configuration("stop-test"), logger: Logger(label: "stop-test")) { connection in
+        let reconnecting = ReconnectingConnection(nodes: [try Broker.configuration("stop-test")], logger: Logger(label: "stop-test")) { connection in
             try await connection.declareQueue(queue, arguments: ["x-queue-type": "quorum", "x-expires": .int64(60_000)])
         }
         let running = Task { try await reconnecting.run() }

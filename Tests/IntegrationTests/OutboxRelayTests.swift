@@ -26,7 +26,7 @@ struct OutboxRelayTests {
     @Test("rows handed over at commit go out at once and are deleted; a row left behind is swept once older than the sweep age")
     func dispatchAndSweep() async throws {
         let settings = try ServiceSettings(service: Self.service, environment: Self.environment)
-        let connection = try await AMQPConnection.connect(settings.broker.connection)
+        let connection = try await AMQPConnection.connect(settings.broker.nodes[0])
         try await settings.broker.topology.declare(on: connection)
         let queue = try await Broker.declareTemporaryQueue(on: connection)
         try await connection.bindQueue(queue, exchange: EventType.notificationSent.exchange, routingKey: EventType.notificationSent.routingKey)

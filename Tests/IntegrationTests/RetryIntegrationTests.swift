@@ -102,7 +102,7 @@ struct RetryIntegrationTests {
             try await database.query("drop schema if exists retry_test cascade")
             group.cancelAll()
         }
-        let connection = try await AMQPConnection.connect(settings.broker.connection)
+        let connection = try await AMQPConnection.connect(settings.broker.nodes[0])
         try await settings.broker.topology.declare(on: connection)
         for name in [queue, Queues.deadLetter(of: queue)] + settings.broker.topology.retryDelays.map({ Queues.retry(of: queue, delay: $0) }) {
             try await connection.purgeQueue(name)

@@ -15,7 +15,7 @@ struct ServiceConfigurationTests {
         let settings = try settings([:])
         #expect(settings.httpPort == 8101)
         #expect(settings.bindAddress == "127.0.0.1")
-        #expect(settings.broker.connection.host == "127.0.0.1" && settings.broker.connection.virtualHost == "/")
+        #expect(settings.broker.nodes[0].host == "127.0.0.1" && settings.broker.nodes[0].virtualHost == "/")
         #expect(settings.database.database == "orders" && settings.database.user == "orders")
         #expect(settings.retention == .seconds(7 * 86400))
         #expect(settings.replica == 1)
@@ -40,15 +40,24 @@ struct ServiceConfigurationTests {
         let settings = try settings([
             "RABBITMQ_URL": "amqp://a:b@broker:5673/%2fprod", "RABBITMQ_HOST": "other", "RABBITMQ_USER": "svc", "RABBITMQ_VHOST": "v",
         ])
-        #expect(settings.broker.connection.host == "other")
-        #expect(settings.broker.connection.port == 5673)
-        #expect(settings.broker.connection.user == "svc")
-        #expect(settings.broker.connection.password == "b")
-        #expect(settings.broker.connection.virtualHost == "v")
+        #expect(settings.broker.nodes[0].host == "other")
+        #expect(settings.broker.nodes[0].port == 5673)
+        #expect(settings.broker.nodes[0].user == "svc")
+        #expect(settings.broker.nodes[0].password == "b")
+        #expect(settings.broker.nodes[0].virtualHost == "v")
+    }
+
+    @Test("RABBITMQ_URL may name the nodes of a cluster, comma-separated; the RABBITMQ_* parts override each")
+    func brokerNodes() throws {
+        let settings = try settings([
+            "RABBITMQ_URL": "amqp://a:b@n1:5672/%2f, amqp://a:b@n2:5673/%2f,amqp://a:b@n3/%2f", "RABBITMQ_VHOST": "v",
+        ])
+        #expect(settings.broker.nodes.map { "\($0.host):\($0.port)" } == ["n1:5672", "n2:5673", "n3:5672"])
+        #expect(settings.broker.nodes.allSatisfy { $0.user == "a" && $0.virtualHost == "v" })
     }
 
     @Test("a bad value is refused with the variable's name", arguments: [
-        ("PORT", "http"), ("PORT", "70000"), ("RABBITMQ_URL", "http://x"), ("DATABASE_URL", "mysql://x/y"),
+        ("PORT", "http"), ("PORT", "70000"), ("RABBITMQ_URL", "http://x"), ("RABBITMQ_URL", "amqp://a/%2f,,amqp://b/%2f"), ("RABBITMQ_URL", "amqp://a/%2f,http://b"), ("DATABASE_URL", "mysql://x/y"),
         ("LOG_LEVEL", "loud"), ("LOG_FORMAT", "xml"), ("PREFETCH", "0"), ("CONCURRENCY", "-1"),
         ("RABBITMQ_QUEUE_TYPE", "stream"), ("DELIVERY_LIMIT", "zero"), ("RETENTION", "forever"), ("REPLICA", "0"),
         ("RETRY_DELAYS", "1s,,5s"), ("RETRY_DELAYS", "1s,soon"), ("RETRY_DELAYS", "0s"), ("MAX_ATTEMPTS", "0"),
