@@ -7,6 +7,8 @@ RUN := .run
 RAW_BENCH := $(RUN)/bin/amqp-raw-bench
 
 INVENTORY ?= 1
+API ?= 1
+CLUSTER ?=
 RELEASE ?=
 QUICK ?=
 SERVICE ?=
@@ -15,7 +17,7 @@ SERVICE ?=
 
 help:
 	@echo "make test                start RabbitMQ and PostgreSQL if needed, then swift test"
-	@echo "make up [INVENTORY=3] [RELEASE=1]  start broker, database and every service that is not running"
+	@echo "make up [INVENTORY=3] [API=2] [CLUSTER=3] [RELEASE=1]  start broker (or a cluster), database and every service that is not running"
 	@echo "make down                stop what make up started"
 	@echo "make logs [SERVICE=...]  follow the service logs"
 	@echo "make bench [INVENTORY=N] [QUICK=1]  the benchmark: ingest, end to end, scaling, the broker's limit"
@@ -39,15 +41,21 @@ build:
 	swift build
 
 # Debug builds by default (the quicker first build); RELEASE=1 runs release builds, about three
-# times faster per order: the speed `make bench` reports.
-up: infra
-ifeq ($(RELEASE),)
-	swift build
-	@scripts/services.sh up $(INVENTORY)
+# times faster per order: the speed `make bench` reports. CLUSTER=3 runs a RabbitMQ cluster of
+# three nodes (5672, 5673, 5674) instead of one broker; API=2 runs two order-api replicas
+# (8111, 8121) behind a balancer on 8101.
+ifeq ($(CLUSTER),)
+BROKER_SETUP := scripts/infra.sh start
 else
-	swift build -c release
-	@BIN=.build/release scripts/services.sh up $(INVENTORY)
+BROKER_SETUP := scripts/infra.sh start postgres && RABBITMQ_CLUSTER_PORT=5672 scripts/infra.sh cluster start $(CLUSTER)
+export RABBITMQ_URL := $(shell for n in $$(seq 0 $$(($(CLUSTER) - 1))); do printf 'amqp://guest:guest@127.0.0.1:%s/%%2f,' $$((5672 + n)); done | sed 's/,$$//')
 endif
+BIN := $(if $(RELEASE),.build/release,.build/debug)
+
+up:
+	@$(BROKER_SETUP)
+	swift build $(if $(RELEASE),-c release)
+	@BIN=$(BIN) scripts/services.sh up $(INVENTORY) $(API)
 
 down:
 	@scripts/services.sh down

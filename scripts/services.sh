@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs the services on this machine, without Docker (CONTRACT §7).
 #
-#   scripts/services.sh up [inventory-replicas]   start what is not running; print the URLs
+#   scripts/services.sh up [inventory-replicas] [api-replicas]   start what is not running; print the URLs
 #   scripts/services.sh down                      stop the services started here
 #   scripts/services.sh logs [service]            follow the logs
 #
 # Replica n of a worker gets ADMIN_PORT + 10·(n−1), REPLICA=n, its pid in
-# .run/pids/<service>-<n>.pid and its log in .run/logs/<service>-<n>.log.
+# .run/pids/<service>-<n>.pid and its log in .run/logs/<service>-<n>.log. With more than one
+# order-api, replica n listens on PORT + 10·n (8111, 8121, …) behind a balancer on PORT
+# (scripts/balancer.sh). RABBITMQ_URL, when set, reaches every service.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -44,16 +46,24 @@ wait_healthy() {
 }
 
 up() {
-  local replicas=${1:-1}
+  local replicas=${1:-1} apis=${2:-1}
   mkdir -p "$PIDS" "$LOGS"
   local order_port=${PORT:-8101} inventory_port=${INVENTORY_ADMIN_PORT:-9102} notification_port=${NOTIFICATION_ADMIN_PORT:-9103}
-  start order-api 1 PORT "$order_port"
+  local api_ports=("$order_port")
+  [ "$apis" -le 1 ] || api_ports=($(for n in $(seq 1 "$apis"); do echo $((order_port + 10 * n)); done))
+  for n in $(seq 1 "$apis"); do start order-api "$n" PORT "${api_ports[n - 1]}"; done
   for n in $(seq 1 "$replicas"); do
     start inventory-worker "$n" ADMIN_PORT $((inventory_port + 10 * (n - 1)))
   done
   start notification-worker 1 ADMIN_PORT "$notification_port"
 
-  wait_healthy order-api-1 "http://127.0.0.1:$order_port/health" "$PIDS/order-api-1.pid"
+  for n in $(seq 1 "$apis"); do
+    wait_healthy "order-api-$n" "http://127.0.0.1:${api_ports[n - 1]}/health" "$PIDS/order-api-$n.pid"
+  done
+  if [ "$apis" -gt 1 ]; then
+    BALANCER_STATE="$STATE/balancer" "$ROOT/scripts/balancer.sh" start "$order_port" "${api_ports[@]}"
+    wait_healthy balancer "http://127.0.0.1:$order_port/health" "$STATE/balancer/haproxy.pid"
+  fi
   for n in $(seq 1 "$replicas"); do
     wait_healthy "inventory-worker-$n" "http://127.0.0.1:$((inventory_port + 10 * (n - 1)))/health" "$PIDS/inventory-worker-$n.pid"
   done
@@ -62,7 +72,8 @@ up() {
   cat <<URLS
 The order pipeline is up:
   order board           http://127.0.0.1:$order_port/   (open it in a browser)
-  order-api             http://127.0.0.1:$order_port   (POST /orders, GET /orders/{id}, /ready, /metrics)
+  order-api             http://127.0.0.1:$order_port   (POST /orders, GET /orders/{id}, /ready, /metrics)$( [ "$apis" -gt 1 ] && echo "
+                        balancer before $apis replicas on ports ${api_ports[*]}")
   inventory-worker ×$replicas   http://127.0.0.1:$inventory_port/inventory$( [ "$replicas" -gt 1 ] && echo "  (replica n on port $inventory_port + 10·(n−1))")
   notification-worker   http://127.0.0.1:$notification_port/ready
   RabbitMQ management   http://127.0.0.1:15672   (guest / guest)
@@ -73,6 +84,7 @@ URLS
 }
 
 down() {
+  BALANCER_STATE="$STATE/balancer" "$ROOT/scripts/balancer.sh" stop "${PORT:-8101}"
   shopt -s nullglob
   local pidfiles=("$PIDS"/*.pid)
   for pidfile in "${pidfiles[@]}"; do
@@ -98,8 +110,8 @@ logs() {
 }
 
 case "${1:-}" in
-  up) up "${2:-1}" ;;
+  up) up "${2:-1}" "${3:-1}" ;;
   down) down ;;
   logs) logs "${2:-}" ;;
-  *) echo "usage: $0 up [inventory-replicas] | down | logs [service]" >&2; exit 2 ;;
+  *) echo "usage: $0 up [inventory-replicas] [api-replicas] | down | logs [service]" >&2; exit 2 ;;
 esac

@@ -17,13 +17,13 @@ struct ComposeTests {
         return try #require(try Manifest.yaml(text).first)
     }
 
-    @Test("names the contract's services; dlq-inspector is a tool; the workers publish no port and set no container name")
+    @Test("names the contract's services and the balancer; dlq-inspector is a tool; the services publish no port and set no container name")
     func services() async throws {
         let services = try await Self.resolved()["services"]
-        #expect(services.keys == ["rabbitmq", "postgres", "order-api", "inventory", "notification", "dlq-inspector"])
+        #expect(services.keys == ["rabbitmq", "postgres", "order-api", "balancer", "inventory", "notification", "dlq-inspector"])
         #expect(services["dlq-inspector"]["profiles"].array.compactMap(\.string) == ["tools"])
         #expect(services["dlq-inspector"]["entrypoint"][0].string == "dlq-inspector")
-        for worker in ["inventory", "notification"] {
+        for worker in ["order-api", "inventory", "notification"] {
             #expect(!services[worker]["ports"].exists, "\(worker) publishes a host port, so it cannot scale")
             #expect(!services[worker]["container_name"].exists, "\(worker) has a container name, so it cannot scale")
         }
@@ -57,10 +57,22 @@ struct ComposeTests {
         }
     }
 
-    @Test("order-api publishes its port on the host")
-    func apiPort() async throws {
-        let ports = try await Self.resolved()["services"]["order-api"]["ports"].array
-        let published = ports.map { $0.string ?? "\($0["published"].string ?? ""):\($0["target"].string ?? "")" }
+    @Test("the balancer publishes the API's port on the host, before every order-api replica, checked on /ready")
+    func balancer() async throws {
+        let balancer = try await Self.resolved()["services"]["balancer"]
+        let published = balancer["ports"].array.map { $0.string ?? "\($0["published"].string ?? ""):\($0["target"].string ?? "")" }
         #expect(published.contains("8101:8101"))
+        #expect(balancer["depends_on"]["order-api"]["condition"].string == "service_healthy")
+        let backend = try String(contentsOf: packageRoot.appending(path: "deploy/haproxy/backend-compose.cfg"), encoding: .utf8)
+        #expect(backend.contains("server-template order-api- ") && backend.contains("order-api:8101 check"))
+        #expect(backend.contains("option httpchk GET /ready"))
+        // HAProxy itself accepts both files.
+        let directory = FileManager.default.temporaryDirectory.appending(path: "balancer-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var environment = ProcessInfo.processInfo.environment
+        environment["BALANCER_BIND"] = ":8101"  // as in compose; -c binds nothing
+        let checked = try await runCommand("haproxy", ["-c", "-f", packageRoot.appending(path: "deploy/haproxy/haproxy.cfg").path, "-f", packageRoot.appending(path: "deploy/haproxy/backend-compose.cfg").path], environment: environment)
+        #expect(checked.status == 0, "haproxy -c: \(checked.output)\(checked.errors)")
     }
 }
