@@ -91,11 +91,14 @@ struct KubernetesTests {
         #expect(authentication["spec"]["secretTargetRef"][0]["parameter"].string == "host")
     }
 
-    @Test("production runs three RabbitMQ nodes and three PostgreSQL instances")
+    @Test("production runs three RabbitMQ nodes and three PostgreSQL instances, each commit on a replica too, and two order-api replicas")
     func production() async throws {
         let rendered = try await Self.render("production")
         #expect(try #require(rendered.all("RabbitmqCluster").first)["spec"]["replicas"].int == 3)
-        #expect(try #require(rendered.all("Cluster").first)["spec"]["instances"].int == 3)
+        let database = try #require(rendered.all("Cluster").first)["spec"]
+        #expect(database["instances"].int == 3)
+        #expect(database["minSyncReplicas"].int == 1, "a failover must not lose a commit answered 202")
+        #expect(try rendered.one("Deployment", "order-api")["spec"]["replicas"].int ?? 0 >= 2)
         let configuration = try rendered.generated("ConfigMap", "order-pipeline-config")["data"].environment
         #expect(configuration["RABBITMQ_QUEUE_TYPE"] == Topology.QueueType.quorum.rawValue)
     }
