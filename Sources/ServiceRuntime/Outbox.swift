@@ -241,18 +241,31 @@ public final class OutboxRelay: Service {
         }
     }
 
-    /// Publishes rows just committed and deletes those the broker confirmed.
+    /// Publishes rows just committed and deletes those the broker confirmed. Rows whose
+    /// connection was lost before the confirm (a broker node died) go out again at once on the
+    /// next connection, a few times, rather than wait for the sweep.
     private func dispatch(_ rows: [Outbox.Stored]) async throws {
         let heldBack = Set(held.typesHeldBack())
-        let rows = rows.filter { !heldBack.contains($0.row.type.rawValue) }
-        guard !rows.isEmpty, let connection = try await unblockedConnection() else { return }
-        let sent = try await publish(rows, on: connection)
-        if !sent.isEmpty {
-            try await withTimeout(sweepTimeout) { [database, logger] in
-                for try await _ in try await database.execute(Outbox.Delete(ids: sent), logger: logger) {}
+        var pending = rows.filter { !heldBack.contains($0.row.type.rawValue) }
+        for _ in 0..<Self.dispatchTries {
+            guard !pending.isEmpty, let connection = try await unblockedConnection() else { return }
+            let sent: [Int64], lost: [Outbox.Stored]
+            do {
+                (sent, lost) = try await publish(pending, on: connection)
+            } catch let error as AMQPError where error.isConnectionLoss {
+                (sent, lost) = ([], pending)  // the connection was gone before the batch reached it
             }
+            if !sent.isEmpty {
+                try await withTimeout(sweepTimeout) { [database, logger] in
+                    for try await _ in try await database.execute(Outbox.Delete(ids: sent), logger: logger) {}
+                }
+            }
+            pending = lost
         }
     }
+
+    /// How many connections a dispatched batch is tried on.
+    static let dispatchTries = 3
 
     // MARK: Sweep
 
@@ -292,7 +305,7 @@ public final class OutboxRelay: Service {
                 rows.append(Outbox.Stored(id: id, row: Outbox.Row(eventID: eventID, type: type, body: body, occurredAt: occurredAt, traceparent: traceparent)))
             }
             guard !rows.isEmpty else { return 0 }
-            let sent = try await self.publish(rows, on: connection)
+            let sent = try await self.publish(rows, on: connection).sent
             if !sent.isEmpty { _ = try await transaction.execute(Outbox.Delete(ids: sent), logger: logger) }
             // A batch the broker took only in part is not followed at once by the next.
             return sent.count == rows.count ? rows.count : 0
@@ -310,8 +323,9 @@ public final class OutboxRelay: Service {
         return blocked ? nil : connection
     }
 
-    /// Publishes `rows` in order and returns the ids of those the broker confirmed.
-    private func publish(_ rows: [Outbox.Stored], on connection: AMQPConnection) async throws -> [Int64] {
+    /// Publishes `rows` in order; returns the ids of those the broker confirmed, and the rows
+    /// whose connection was lost before their confirm.
+    private func publish(_ rows: [Outbox.Stored], on connection: AMQPConnection) async throws -> (sent: [Int64], lost: [Outbox.Stored]) {
         var spans: [any Span] = []
         defer { for span in spans { span.end() } }
         let messages = rows.map { stored in
@@ -336,6 +350,7 @@ public final class OutboxRelay: Service {
         confirmDuration.record(duration: ContinuousClock.now - started)
         let confirmed = Date()
         var sent: [Int64] = []
+        var lost: [Outbox.Stored] = []
         var routes: [HeldRoutes.Outcome] = []
         for (stored, (message, outcome)) in zip(rows, zip(messages, outcomes)) {
             routes.append(HeldRoutes.Outcome(type: stored.row.type.rawValue, exchange: message.exchange, routingKey: message.routingKey, result: outcome))
@@ -343,6 +358,8 @@ public final class OutboxRelay: Service {
             case .success:
                 sent.append(stored.id)
                 relayLag.recordSeconds(confirmed.timeIntervalSince(stored.row.occurredAt))
+            case .failure(let error) where error.isConnectionLoss:
+                lost.append(stored)
             case .failure(let error):
                 if case .unroutable = error { continue }
                 logger.warning("the broker did not take an outbox event; it stays for a later sweep", metadata: [
@@ -351,7 +368,7 @@ public final class OutboxRelay: Service {
             }
         }
         held.update(after: routes)
-        return sent
+        return (sent, lost)
     }
 
     /// A producer span that continues the trace of the transaction that wrote the row, until
