@@ -241,31 +241,33 @@ public final class OutboxRelay: Service {
         }
     }
 
-    /// Publishes rows just committed and deletes those the broker confirmed. Rows whose
-    /// connection was lost before the confirm (a broker node died) go out again at once on the
-    /// next connection, a few times, rather than wait for the sweep.
+    /// Publishes rows just committed and deletes those the broker confirmed. Rows the broker
+    /// did not take for now (their connection was lost before the confirm, a broker node
+    /// died; or it nacked them, a quorum queue electing a new leader) are published again on
+    /// the connection there is then, after 0.5 s, 1 s and 2 s, rather than wait for the sweep.
     private func dispatch(_ rows: [Outbox.Stored]) async throws {
         let heldBack = Set(held.typesHeldBack())
         var pending = rows.filter { !heldBack.contains($0.row.type.rawValue) }
-        for _ in 0..<Self.dispatchTries {
+        for attempt in 0..<Self.dispatchTries {
+            if attempt > 0, !pending.isEmpty { try await Task.sleep(for: .milliseconds(500) * (1 << (attempt - 1))) }
             guard !pending.isEmpty, let connection = try await unblockedConnection() else { return }
-            let sent: [Int64], lost: [Outbox.Stored]
+            let sent: [Int64], retryable: [Outbox.Stored]
             do {
-                (sent, lost) = try await publish(pending, on: connection)
+                (sent, retryable) = try await publish(pending, on: connection)
             } catch let error as AMQPError where error.isConnectionLoss {
-                (sent, lost) = ([], pending)  // the connection was gone before the batch reached it
+                (sent, retryable) = ([], pending)  // the connection was gone before the batch reached it
             }
             if !sent.isEmpty {
                 try await withTimeout(sweepTimeout) { [database, logger] in
                     for try await _ in try await database.execute(Outbox.Delete(ids: sent), logger: logger) {}
                 }
             }
-            pending = lost
+            pending = retryable
         }
     }
 
-    /// How many connections a dispatched batch is tried on.
-    static let dispatchTries = 3
+    /// How many times a dispatched batch is published before what is left waits for the sweep.
+    static let dispatchTries = 4
 
     // MARK: Sweep
 
@@ -324,8 +326,8 @@ public final class OutboxRelay: Service {
     }
 
     /// Publishes `rows` in order; returns the ids of those the broker confirmed, and the rows
-    /// whose connection was lost before their confirm.
-    private func publish(_ rows: [Outbox.Stored], on connection: AMQPConnection) async throws -> (sent: [Int64], lost: [Outbox.Stored]) {
+    /// it did not take for now: nacked, or their connection lost before the confirm.
+    private func publish(_ rows: [Outbox.Stored], on connection: AMQPConnection) async throws -> (sent: [Int64], retryable: [Outbox.Stored]) {
         var spans: [any Span] = []
         defer { for span in spans { span.end() } }
         let messages = rows.map { stored in
@@ -350,7 +352,7 @@ public final class OutboxRelay: Service {
         confirmDuration.record(duration: ContinuousClock.now - started)
         let confirmed = Date()
         var sent: [Int64] = []
-        var lost: [Outbox.Stored] = []
+        var retryable: [Outbox.Stored] = []
         var routes: [HeldRoutes.Outcome] = []
         for (stored, (message, outcome)) in zip(rows, zip(messages, outcomes)) {
             routes.append(HeldRoutes.Outcome(type: stored.row.type.rawValue, exchange: message.exchange, routingKey: message.routingKey, result: outcome))
@@ -358,8 +360,11 @@ public final class OutboxRelay: Service {
             case .success:
                 sent.append(stored.id)
                 relayLag.recordSeconds(confirmed.timeIntervalSince(stored.row.occurredAt))
+            case .failure(.publishNacked):
+                retryable.append(stored)
+                logger.warning("the broker nacked an outbox event; it is tried again", metadata: ["event_id": "\(message.properties.messageID ?? "")"])
             case .failure(let error) where error.isConnectionLoss:
-                lost.append(stored)
+                retryable.append(stored)
             case .failure(let error):
                 if case .unroutable = error { continue }
                 logger.warning("the broker did not take an outbox event; it stays for a later sweep", metadata: [
@@ -368,7 +373,7 @@ public final class OutboxRelay: Service {
             }
         }
         held.update(after: routes)
-        return (sent, lost)
+        return (sent, retryable)
     }
 
     /// A producer span that continues the trace of the transaction that wrote the row, until
