@@ -16,8 +16,10 @@ struct HTTPResult: Sendable {
 }
 
 enum HTTP {
-    static func get(_ url: String, timeout: TimeAmount = .seconds(30)) async throws -> HTTPResult {
-        try await send(HTTPClientRequest(url: url), timeout: timeout)
+    static func get(_ url: String, headers: [(String, String)] = [], timeout: TimeAmount = .seconds(30)) async throws -> HTTPResult {
+        var request = HTTPClientRequest(url: url)
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        return try await send(request, timeout: timeout)
     }
 
     static func post(_ url: String, body: String, headers: [(String, String)] = [("Content-Type", "application/json")]) async throws -> HTTPResult {

@@ -47,8 +47,22 @@ actor Pipeline {
 
     private var running: [String: Running] = [:]
     private var isClean = false
+    /// `RABBITMQ_URL` of the services: one broker, or the nodes of a cluster.
+    let brokerURL: String
+    /// The port of each order-api replica.
+    let apiPorts: [Int]
 
-    /// Makes sure order-api, inventory replicas 1...`inventoryReplicas` and the
+    init(brokerURL: String = Pipeline.rabbitURL, apiPorts: [Int] = [Pipeline.port(.orderAPI, replica: 1)]) {
+        self.brokerURL = brokerURL
+        self.apiPorts = apiPorts
+    }
+
+    /// Where replica `replica` of `service` answers in this pipeline.
+    func port(_ service: Service, replica: Int) -> Int {
+        service == .orderAPI ? apiPorts[replica - 1] : Self.port(service, replica: replica)
+    }
+
+    /// Makes sure every order-api replica, inventory replicas 1...`inventoryReplicas` and the
     /// notification-worker run, with these extra settings. Other inventory replicas are
     /// stopped. The first call starts from empty schemas and queues.
     func run(
@@ -59,7 +73,7 @@ actor Pipeline {
             try await reset()
             isClean = true
         }
-        try await ensure(.orderAPI, replica: 1, settings: apiSettings)
+        for replica in apiPorts.indices.map({ $0 + 1 }) { try await ensure(.orderAPI, replica: replica, settings: apiSettings) }
         for replica in 1...max(inventoryReplicas, 1) where inventoryReplicas > 0 {
             try await ensure(.inventory, replica: replica, settings: inventorySettings)
         }
@@ -83,16 +97,16 @@ actor Pipeline {
         let logs = Self.root.appending(path: ".run/test-logs")
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
         let logFile = logs.appending(path: "\(name).log")
-        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        if !FileManager.default.fileExists(atPath: logFile.path) { _ = FileManager.default.createFile(atPath: logFile.path, contents: nil) }
         let output = try FileHandle(forWritingTo: logFile)
         output.seekToEndOfFile()
 
         var environment = ProcessInfo.processInfo.environment
-        environment["RABBITMQ_URL"] = Self.rabbitURL
+        environment["RABBITMQ_URL"] = brokerURL
         environment["DATABASE_URL"] = Self.databaseURL
         environment["REPLICA"] = "\(replica)"
         environment["LOG_FORMAT"] = "json"
-        environment[service == .orderAPI ? "PORT" : "ADMIN_PORT"] = "\(Self.port(service, replica: replica))"
+        environment[service == .orderAPI ? "PORT" : "ADMIN_PORT"] = "\(port(service, replica: replica))"
         environment["DELIVERY_LIMIT"] = Self.deliveryLimit
         environment["INVENTORY_INITIAL_STOCK"] = ["Burger", "Pizza", "Salad", "Taco", "Sushi"].map { "\($0)=\(Self.stockPerItem)" }.joined(separator: ",")
         environment.merge(settings) { $1 }
@@ -104,7 +118,7 @@ actor Pipeline {
         process.standardError = output
         try process.run()
         running[name] = Running(process: process, settings: settings)
-        let health = "http://127.0.0.1:\(Self.port(service, replica: replica))/health"
+        let health = "http://127.0.0.1:\(port(service, replica: replica))/health"
         try await eventually(.seconds(60), "\(name) to answer /health (log: .run/test-logs/\(name).log)") {
             guard process.isRunning else { throw ServiceExited(name: name, status: process.terminationStatus) }
             // A short timeout: a process killed while it answers leaves the request hanging.
@@ -155,7 +169,8 @@ actor Pipeline {
                 try await client.query(PostgresQuery(unsafeSQL: "drop schema if exists \(schema) cascade"))
             }
         }
-        let connection = try await AMQPConnection.connect(AMQPConfiguration(url: Self.rabbitURL, connectionName: "e2e-reset"))
+        let nodes = try brokerURL.split(separator: ",").map { try AMQPConfiguration(url: String($0), connectionName: "e2e-reset") }
+        let connection = try await AMQPConnection.connect(toFirstOf: nodes)
         let fastRetries = try EnvironmentVariables(["RETRY_DELAYS": Self.fastRetryDelays]).durations("RETRY_DELAYS", default: [])
         for queue in Set((Topology().queues + Topology(retryDelays: fastRetries).queues).map(\.name)) {
             try await connection.deleteQueue(queue)
