@@ -38,7 +38,8 @@ PG_PORT="${PGPORT:-5432}"
 log() { printf '[infra] %s\n' "$*" >&2; }
 die() { printf '[infra] error: %s\n' "$*" >&2; exit 1; }
 
-as_user() { local user=$1; shift; runuser -u "$user" -- "$@"; }
+# From /: the user may not be allowed into the current directory (a checkout under /root).
+as_user() { local user=$1; shift; (cd / && runuser -u "$user" -- "$@"); }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
