@@ -362,7 +362,6 @@ public final class OutboxRelay: Service {
                 relayLag.recordSeconds(confirmed.timeIntervalSince(stored.row.occurredAt))
             case .failure(.publishNacked):
                 retryable.append(stored)
-                logger.warning("the broker nacked an outbox event; it is tried again", metadata: ["event_id": "\(message.properties.messageID ?? "")"])
             case .failure(let error) where error.isConnectionLoss:
                 retryable.append(stored)
             case .failure(let error):
@@ -373,6 +372,11 @@ public final class OutboxRelay: Service {
             }
         }
         held.update(after: routes)
+        if let first = retryable.first {
+            logger.warning("the broker did not take some outbox events for now (nacked, or the connection lost); they are tried again", metadata: [
+                "events": "\(retryable.count)", "first_event_id": "\(first.row.eventID.uuidString.lowercased())",
+            ])
+        }
         return (sent, retryable)
     }
 
