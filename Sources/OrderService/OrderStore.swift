@@ -125,7 +125,7 @@ struct OrderStore: Sendable {
     ) async throws {
         let decision = CommitDecision()
         let work = Task {
-            let stored = try await database.withTransaction(logger: logger) { transaction in
+            let stored = try await database.withTransactionOnItsLoop(logger: logger) { transaction in
                 let stored = try await write(transaction)
                 // The last step before the commit: a store already abandoned rolls back instead.
                 guard decision.commit() else { throw TimeoutError() }

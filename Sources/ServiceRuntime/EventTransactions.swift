@@ -80,7 +80,7 @@ struct EventTransactions: Sendable {
 
     /// Per event, whether it had an effect; and the outbox rows of the events it emitted.
     private func transact(_ events: [PendingEvent], outbox: PendingOutbox) async throws -> ([Bool], [Outbox.Stored]) {
-        try await database.withTransaction(logger: logger) { transaction in
+        try await database.withTransactionOnItsLoop(logger: logger) { transaction in
             for pending in events { try faults.inject(into: pending.event) }
             let recorded = events.map { handler.recordsProcessed($0.event, delivery: $0.delivery) }
             var new = try await ProcessedEvents.record(Set(zip(events, recorded).filter(\.1).map(\.0.event.metadata.eventID)), on: transaction, logger: logger)

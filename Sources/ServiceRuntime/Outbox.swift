@@ -259,7 +259,7 @@ public final class OutboxRelay: Service {
             }
             if !sent.isEmpty {
                 try await withTimeout(sweepTimeout) { [database, logger] in
-                    for try await _ in try await database.execute(Outbox.Delete(ids: sent), logger: logger) {}
+                    _ = try await database.withConnectionOnItsLoop { try await $0.execute(Outbox.Delete(ids: sent), logger: logger) }
                 }
             }
             pending = retryable
@@ -292,7 +292,7 @@ public final class OutboxRelay: Service {
         guard let connection = try await unblockedConnection() else { return 0 }
         let (batchSize, logger, held) = (self.batchSize, self.logger, self.held)
         let age = Double(sweepAge.wholeMilliseconds) / 1000
-        return try await database.withTransaction(logger: logger) { transaction in
+        return try await database.withTransactionOnItsLoop(logger: logger) { transaction in
             let found = try await transaction.query("""
                 select id, event_id, event_type, body, occurred_at, traceparent from outbox
                 where created_at < now() - make_interval(secs => \(age)) and event_type <> all(\(held.typesHeldBack()))
