@@ -83,6 +83,8 @@ final class ConnectionCore: @unchecked Sendable {
     private var publisher: Publisher?
     private var consumers: [UInt16: Consumer] = [:]
     private var incoming: [UInt16: IncomingContent] = [:]
+    /// Per channel, what was delivered and not settled, and the acks not written yet.
+    private var unsettled: [UInt16: UnsettledDeliveries] = [:]
 
     private var lastInbound = ContinuousClock.now
     /// The heartbeat interval agreed with the broker in the handshake (seconds; 0 for none).
@@ -159,6 +161,7 @@ final class ConnectionCore: @unchecked Sendable {
         guard blocked || publisher?.pending.isEmpty ?? true || ContinuousClock.now >= request.deadline else { return }
         closeRequest = nil
         if let state, !blocked {
+            writeAcks()
             _ = amqp_connection_close(state, AMQP_REPLY_SUCCESS)
         }
         fail(.connectionClosed(code: nil, reason: "closed by the application"), finishConsumersNormally: true)
@@ -237,6 +240,7 @@ final class ConnectionCore: @unchecked Sendable {
         guard openChannels.removeValue(forKey: number) != nil else { return }
         freeChannelNumbers.append(number)
         incoming[number] = nil
+        unsettled[number] = nil
         if controlChannel?.number == number { controlChannel = nil }
         if let publisher, publisher.channel.number == number { self.publisher = nil }
         consumers[number] = nil
@@ -244,6 +248,7 @@ final class ConnectionCore: @unchecked Sendable {
 
     private func closeChannel(_ channel: ChannelID) {
         guard let state, openChannels[channel.number] == channel.generation else { return }
+        writeAcks(on: channel.number)
         let reply = amqp_channel_close(state, channel.number, AMQP_REPLY_SUCCESS)
         if reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION {
             fail(.connectionClosed(code: nil, reason: Self.describe(reply.library_error)))
@@ -430,21 +435,43 @@ final class ConnectionCore: @unchecked Sendable {
         closeChannel(channel)
     }
 
-    /// Writes an ack, nack or reject. A delivery whose channel has closed since is skipped:
-    /// the broker has already requeued it.
+    /// Settles a delivery. An ack waits for `writeAcks`, which the connection's thread calls
+    /// before it sleeps, so the acks asked for together leave together; a nack or a reject is
+    /// written at once, after the acks asked for before it. A delivery whose channel has closed
+    /// since is skipped: the broker has already requeued it.
     func settle(_ tag: UInt64, on channel: ChannelID, as outcome: AMQPDelivery.Outcome) {
         guard let state, isOpen else { return }
         guard openChannels[channel.number] == channel.generation else {
             logger.debug("not settling a delivery of a closed channel; the broker redelivers it", metadata: ["delivery_tag": "\(tag)"])
             return
         }
-        let status = switch outcome {
-        case .ack: amqp_basic_ack(state, channel.number, tag, 0)
-        case .nack(let requeue): amqp_basic_nack(state, channel.number, tag, 0, requeue ? 1 : 0)
-        case .reject(let requeue): amqp_basic_reject(state, channel.number, tag, requeue ? 1 : 0)
+        let status: Int32
+        switch outcome {
+        case .ack:
+            unsettled[channel.number, default: UnsettledDeliveries()].ack(tag)
+            return
+        case .nack(let requeue):
+            writeAcks(on: channel.number)
+            status = amqp_basic_nack(state, channel.number, tag, 0, requeue ? 1 : 0)
+        case .reject(let requeue):
+            writeAcks(on: channel.number)
+            status = amqp_basic_reject(state, channel.number, tag, requeue ? 1 : 0)
         }
+        unsettled[channel.number]?.settledOtherwise(tag)
         if status != AMQP_STATUS_OK.rawValue {
             fail(.connectionClosed(code: nil, reason: Self.describe(status)))
+        }
+    }
+
+    /// Writes the acks asked for, on every channel or on one.
+    func writeAcks(on channel: UInt16? = nil) {
+        let channels = channel.map { [$0] } ?? unsettled.compactMap { $0.value.hasAcksToWrite ? $0.key : nil }
+        for number in channels {
+            guard let state, isOpen, let acks = unsettled[number]?.takeAcks() else { return }
+            for ack in acks {
+                let status = amqp_basic_ack(state, number, ack.tag, ack.multiple ? 1 : 0)
+                guard status == AMQP_STATUS_OK.rawValue else { return fail(.connectionClosed(code: nil, reason: Self.describe(status))) }
+            }
         }
     }
 
@@ -459,6 +486,7 @@ final class ConnectionCore: @unchecked Sendable {
         var message = amqp_message_t()
         try check(amqp_read_message(state, channel.number, &message, 0), channel: channel.number, method: "basic.get '\(queue)'")
         defer { amqp_destroy_message(&message) }
+        unsettled[channel.number, default: UnsettledDeliveries()].delivered(tag)
         return AMQPDelivery(
             body: Data(message.body.array), properties: AMQPProperties(message.properties),
             exchange: exchange, routingKey: routingKey, redelivered: redelivered, deliveryTag: tag,
@@ -524,6 +552,7 @@ final class ConnectionCore: @unchecked Sendable {
         switch content.method {
         case .deliver(let tag, let redelivered, let exchange, let routingKey):
             guard let consumer = consumers[channel] else { return }
+            unsettled[channel, default: UnsettledDeliveries()].delivered(tag)
             consumer.continuation.yield(AMQPDelivery(
                 body: content.body, properties: content.properties, exchange: exchange, routingKey: routingKey,
                 redelivered: redelivered, deliveryTag: tag, messageCount: nil,

@@ -153,6 +153,7 @@ final class ConnectionExecutor: Sendable {
                 if let error = core.closeError { command.fail(error) } else { command.run(core) }
             }
             batch.removeAll(keepingCapacity: true)
+            core.writeAcks()
             core.processIncomingFrames()
             guard core.isOpen else { break }
             let idle = mailbox.withLock { mailbox in
