@@ -54,8 +54,12 @@ struct OrderStore: Sendable {
         self.outbox = outbox
         self.logger = logger
         placements = Batcher(maximumBatch: 500, maximumWriters: 4) { placed in
-            try await Self.store(in: database, dispatchingTo: outbox, logger: logger) { transaction in
-                try await Self.insert(placed, on: transaction, logger: logger)
+            try await Self.store(dispatchingTo: outbox) { decision in
+                try await database.withConnectionOnItsLoop { connection in
+                    // One statement, outside a transaction: sent, it commits by itself.
+                    guard decision.commit() else { throw TimeoutError() }
+                    return try await Outbox.enqueue(placed, after: InsertOrders(orders: placed.map(\.event)), on: connection, logger: logger)
+                }
             }
             return placed.map { _ in () }
         }
@@ -91,13 +95,17 @@ struct OrderStore: Sendable {
         if let key = idempotencyKey {
             let logger = self.logger
             do {
-                try await Self.store(in: database, dispatchingTo: outbox, logger: logger) { transaction in
-                    let stored = try await Self.insert([placed], on: transaction, logger: logger)
-                    let claimed = try await transaction.query(
-                        "insert into idempotency_keys (key, order_id) values (\(key), \(orderID)) on conflict do nothing returning key", logger: logger
-                    )
-                    guard try await claimed.hasRows() else { throw KeyTaken() }
-                    return stored
+                try await Self.store(dispatchingTo: outbox) { [database] decision in
+                    try await database.withTransactionOnItsLoop(logger: logger) { transaction in
+                        let stored = try await Outbox.enqueue([placed], after: InsertOrders(orders: [placed.event]), on: transaction, logger: logger)
+                        let claimed = try await transaction.query(
+                            "insert into idempotency_keys (key, order_id) values (\(key), \(orderID)) on conflict do nothing returning key", logger: logger
+                        )
+                        guard try await claimed.hasRows() else { throw KeyTaken() }
+                        // The last step before the commit: a store already abandoned rolls back instead.
+                        guard decision.commit() else { throw TimeoutError() }
+                        return stored
+                    }
                 }
             } catch let error as PostgresTransactionError where error.closureError is KeyTaken {
                 // Another request with this key committed first.
@@ -113,25 +121,20 @@ struct OrderStore: Sendable {
         ))
     }
 
-    /// Runs `write` in a transaction and commits it, so that an error means the order is not
-    /// stored: `write` has `storeTimeout` (then the transaction rolls back and the API answers
-    /// 503), but a commit, once sent, is waited for, however long it takes, and its outcome
-    /// is the answer. A 503 for an order that was then stored would make a client that retries
-    /// without an `Idempotency-Key` place it twice. After the commit, the outbox rows `write`
-    /// returns go to the relay.
+    /// Runs `write`, which stores and commits, so that an error means the order is not stored:
+    /// `write` has `storeTimeout` (then it must not commit, and the API answers 503), but a
+    /// commit, once sent, is waited for, however long it takes, and its outcome is the answer.
+    /// A 503 for an order that was then stored would make a client that retries without an
+    /// `Idempotency-Key` place it twice. So `write` asks `decision` just before it sends its
+    /// commit (or the one statement that commits by itself), and gives up if that says no.
+    /// After the commit, the outbox rows `write` returns go to the relay.
     private static func store(
-        in database: PostgresClient, dispatchingTo outbox: OutboxDispatch, logger: Logger,
-        _ write: @escaping @Sendable (PostgresConnection) async throws -> [Outbox.Stored]
+        dispatchingTo outbox: OutboxDispatch,
+        _ write: @escaping @Sendable (CommitDecision) async throws -> [Outbox.Stored]
     ) async throws {
         let decision = CommitDecision()
         let work = Task {
-            let stored = try await database.withTransactionOnItsLoop(logger: logger) { transaction in
-                let stored = try await write(transaction)
-                // The last step before the commit: a store already abandoned rolls back instead.
-                guard decision.commit() else { throw TimeoutError() }
-                return stored
-            }
-            outbox.committed(stored)
+            outbox.committed(try await write(decision))
         }
         do {
             try await withTimeout(storeTimeout) { try await work.value }
@@ -168,30 +171,25 @@ struct OrderStore: Sendable {
         }
     }
 
-    /// The orders, their first history steps and their outbox rows, with two statements.
-    private static func insert(_ placed: [Outbox.Entry<OrderPlaced>], on transaction: PostgresConnection, logger: Logger) async throws -> [Outbox.Stored] {
-        _ = try await transaction.execute(InsertOrders(orders: placed.map(\.event)), logger: logger)
-        return try await Outbox.enqueue(placed, on: transaction, logger: logger)
-    }
-
-    struct InsertOrders: PostgresPreparedStatement {
-        typealias Row = ()
-        static let sql = """
-            with placed as (
+    /// The orders and their first history steps, written by the statement that adds their
+    /// outbox rows.
+    struct InsertOrders: OutboxCompanion {
+        static let clauses = """
+            placed as (
                 insert into orders (order_id, user_id, item, quantity, status, created_at, updated_at)
                 select id, user_id, item, quantity, 'accepted', at, at
                 from unnest($1::uuid[], $2::text[], $3::text[], $4::int8[], $5::timestamptz[]) as o(id, user_id, item, quantity, at)
                 returning order_id, created_at
+            ), history as (
+                insert into order_history (order_id, status, at, detail) select order_id, 'accepted', created_at, 'order received' from placed
             )
-            insert into order_history (order_id, status, at, detail) select order_id, 'accepted', created_at, 'order received' from placed
             """
+        static let parameterCount = 5
         let orders: [Event<OrderPlaced>]
 
-        func makeBindings() -> PostgresBindings {
-            .of(orders.map(\.metadata.orderID), orders.map(\.payload.userID), orders.map(\.payload.item), orders.map(\.payload.quantity), orders.map(\.metadata.timestamp))
+        var values: [any PostgresDynamicTypeEncodable] {
+            [orders.map(\.metadata.orderID), orders.map(\.payload.userID), orders.map(\.payload.item), orders.map(\.payload.quantity), orders.map(\.metadata.timestamp)]
         }
-
-        func decodeRow(_ row: PostgresRow) throws {}
     }
 
     private func order(forKey key: String) async throws -> Order? {

@@ -44,37 +44,64 @@ public enum Outbox {
         return 0
     }
 
-    /// Adds `entries` to the outbox within the caller's transaction, in this order; once the
-    /// transaction commits, the caller hands the rows to the relay (`OutboxDispatch.committed`).
-    public static func enqueue<P: EventPayload>(_ entries: [Entry<P>], on connection: PostgresConnection, logger: Logger) async throws -> [Stored] {
-        try await insert(entries.map(\.row), on: connection, logger: logger)
+    /// Runs `writes` and adds `entries`, in this order, with one statement: outside a
+    /// transaction it commits by itself, with no `BEGIN` and `COMMIT` round trips around it.
+    /// Once it has committed, the caller hands the rows to the relay (`OutboxDispatch.committed`).
+    public static func enqueue<P: EventPayload, Writes: OutboxCompanion>(
+        _ entries: [Entry<P>], after writes: Writes, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [Stored] {
+        let rows = entries.map(\.row)
+        return try await stored(rows, from: connection.execute(InsertAfter(writes: writes, rows: rows), logger: logger))
     }
 
     /// Adds `rows`, in this order, with one statement; returns them with their ids.
     static func insert(_ rows: [Row], on connection: PostgresConnection, logger: Logger) async throws -> [Stored] {
+        try await stored(rows, from: connection.execute(Insert(rows: rows), logger: logger))
+    }
+
+    private static func stored(_ rows: [Row], from inserted: AsyncThrowingMapSequence<PostgresRowSequence, (Int64, UUID)>) async throws -> [Stored] {
         var rowIDs: [UUID: Int64] = [:]
-        for try await (rowID, eventID) in try await connection.execute(Insert(rows: rows), logger: logger) { rowIDs[eventID] = rowID }
+        for try await (rowID, eventID) in inserted { rowIDs[eventID] = rowID }
         return rows.compactMap { row in rowIDs[row.eventID].map { Stored(id: $0, row: row) } }
     }
 
-    struct Insert: PostgresPreparedStatement {
-        static let sql = """
+    /// The insert of outbox rows, its seven parameters numbered from `first`.
+    static func insertSQL(parametersFrom first: Int) -> String {
+        let types = ["uuid", "text", "text", "text", "bytea", "timestamptz", "text"]
+        let arrays = types.enumerated().map { "$\(first + $0.offset)::\($0.element)[]" }.joined(separator: ", ")
+        return """
             insert into outbox (event_id, event_type, exchange, routing_key, body, occurred_at, traceparent)
             select id, type, exchange, routing_key, body, at, nullif(traceparent, '')
-            from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::timestamptz[], $7::text[])
+            from unnest(\(arrays))
                 with ordinality as event(id, type, exchange, routing_key, body, at, traceparent, position)
             order by position
             returning id, event_id
             """
+    }
+
+    /// The values of `rows` for `insertSQL`. Empty for none: PostgresNIO binds no arrays of optionals.
+    static func values(of rows: [Row]) -> [any PostgresDynamicTypeEncodable] {
+        [
+            rows.map(\.eventID), rows.map(\.type.rawValue), rows.map(\.type.exchange), rows.map(\.type.routingKey),
+            rows.map(\.body), rows.map(\.occurredAt), rows.map { $0.traceparent ?? "" },
+        ]
+    }
+
+    struct Insert: PostgresPreparedStatement {
+        static let sql = insertSQL(parametersFrom: 1)
         let rows: [Row]
 
-        func makeBindings() -> PostgresBindings {
-            // Empty for none: PostgresNIO binds no arrays of optionals.
-            .of(
-                rows.map(\.eventID), rows.map(\.type.rawValue), rows.map(\.type.exchange), rows.map(\.type.routingKey),
-                rows.map(\.body), rows.map(\.occurredAt), rows.map { $0.traceparent ?? "" }
-            )
-        }
+        func makeBindings() -> PostgresBindings { .of(values(of: rows)) }
+
+        func decodeRow(_ row: PostgresRow) throws -> (Int64, UUID) { try row.decode((Int64, UUID).self) }
+    }
+
+    struct InsertAfter<Writes: OutboxCompanion>: PostgresPreparedStatement {
+        static var sql: String { "with \(Writes.clauses)\n" + insertSQL(parametersFrom: Writes.parameterCount + 1) }
+        let writes: Writes
+        let rows: [Row]
+
+        func makeBindings() -> PostgresBindings { .of(writes.values + values(of: rows)) }
 
         func decodeRow(_ row: PostgresRow) throws -> (Int64, UUID) { try row.decode((Int64, UUID).self) }
     }
@@ -120,6 +147,15 @@ public enum Outbox {
         let id: Int64
         let row: Row
     }
+}
+
+/// Writes that go into the statement that adds the outbox rows they cause: data-modifying
+/// `WITH` clauses (`name as (insert …), …`) with parameters `$1` to `$parameterCount`.
+public protocol OutboxCompanion: Sendable {
+    static var clauses: String { get }
+    static var parameterCount: Int { get }
+    /// The parameters' values, in order.
+    var values: [any PostgresDynamicTypeEncodable] { get }
 }
 
 /// The events a consumer's transaction emits: its handlers add them as they go, and the

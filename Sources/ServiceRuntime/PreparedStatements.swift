@@ -6,7 +6,10 @@ public import PostgresNIO
 
 extension PostgresBindings {
     /// Bindings of these values, in this order.
-    public static func of(_ values: any PostgresDynamicTypeEncodable...) -> PostgresBindings {
+    public static func of(_ values: any PostgresDynamicTypeEncodable...) -> PostgresBindings { of(values) }
+
+    /// Bindings of these values, in this order.
+    public static func of(_ values: [any PostgresDynamicTypeEncodable]) -> PostgresBindings {
         var bindings = PostgresBindings(capacity: values.count)
         for value in values { bindings.append(value) }
         return bindings

@@ -37,17 +37,17 @@ struct OutboxRelayTests {
         // from memory. A row left behind a minute ago by a writer that stopped stays.
         try await Self.withRelay(settings, sweepAge: .seconds(3600), fresh: true) { resources in
             let (database, logger) = (resources.database, resources.logger)
-            _ = try await database.withTransaction(logger: logger) { try await Outbox.enqueue([leftBehind], on: $0, logger: logger) }
+            _ = try await database.withConnection { try await Outbox.insert([leftBehind.row], on: $0, logger: logger) }
             try await database.query("update outbox set created_at = now() - interval '1 minute'")
             let handedOver = Self.event()
-            let stored = try await database.withTransaction(logger: logger) { try await Outbox.enqueue([handedOver], on: $0, logger: logger) }
+            let stored = try await database.withConnection { try await Outbox.insert([handedOver.row], on: $0, logger: logger) }
             resources.outboxDispatch.committed(stored)
             #expect(try await Self.next(from: queue, on: connection) == handedOver.event.metadata.eventID)
             try await eventually(.seconds(10), "the published row to be deleted") {
                 try await Self.outbox(database) == [leftBehind.event.metadata.eventID]
             }
             // Committed just now and not handed over (its writer stopped, say).
-            _ = try await database.withTransaction(logger: logger) { try await Outbox.enqueue([young], on: $0, logger: logger) }
+            _ = try await database.withConnection { try await Outbox.insert([young.row], on: $0, logger: logger) }
         }
 
         // A relay (another replica, or this one restarted) whose sweep takes rows older than
