@@ -9,6 +9,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/detach.sh
+source "$ROOT/scripts/detach.sh"
 log() { printf '[balancer] %s\n' "$*" >&2; }
 die() { printf '[balancer] error: %s\n' "$*" >&2; exit 1; }
 
@@ -40,8 +42,7 @@ start() {
   local config=(-f "$ROOT/deploy/haproxy/haproxy.cfg" -f "$dir/backend.cfg")
   haproxy -c -q "${config[@]}" || die "the configuration ($dir/backend.cfg) does not parse"
   # Without the caller's descriptors above 2: the balancer outlives the caller.
-  (for fd in /proc/"$BASHPID"/fd/*; do fd=${fd##*/}; [ "$fd" -le 2 ] || eval "exec $fd>&-" 2>/dev/null || true; done
-   exec haproxy "${config[@]}") </dev/null >>"$dir/haproxy.log" 2>&1 &
+  (without_inherited_fds exec haproxy "${config[@]}") </dev/null >>"$dir/haproxy.log" 2>&1 &
   echo $! > "$dir/haproxy.pid"
   local deadline=$((SECONDS + 10))
   until running "$dir" && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do

@@ -43,17 +43,8 @@ as_user() { local user=$1; shift; (cd / && runuser -u "$user" -- "$@"); }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# Runs a command with no file descriptor above 2, for commands that leave a server running:
-# the server must not hold the caller's descriptors open (a caller may wait for them to
-# close, as Foundation's Process does, and would wait for as long as the server runs).
-without_inherited_fds() {
-  local fd
-  for fd in /proc/"$BASHPID"/fd/*; do
-    fd=${fd##*/}
-    if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
-  done
-  "$@"
-}
+# shellcheck source=scripts/detach.sh
+source "$ROOT/scripts/detach.sh"
 
 # Where the servers keep their data: .run/ in the checkout, unless the postgres or rabbitmq
 # user cannot reach it (a checkout under a home directory of mode 700, as root's is, where

@@ -12,6 +12,9 @@ public struct AMQPConfiguration: Sendable, Hashable {
     /// How long opening the TCP connection may take, in seconds.
     public var connectTimeout: Int
 
+    /// `host:port`, as logs and errors name the node.
+    public var address: String { "\(host):\(port)" }
+
     public init(
         host: String = "127.0.0.1",
         port: Int = 5672,

@@ -115,7 +115,7 @@ final class ConnectionCore: @unchecked Sendable {
         let status = amqp_socket_open_noblock(socket, configuration.host, Int32(configuration.port), &timeout)
         guard status == AMQP_STATUS_OK.rawValue else {
             let cause = errno != 0 ? String(cString: strerror(errno)) : Self.describe(status)
-            throw .connectionFailed("\(configuration.host):\(configuration.port): \(cause)")
+            throw .connectionFailed("\(configuration.address): \(cause)")
         }
         let arena = CArena()
         var clientProperties = arena.table([
@@ -132,7 +132,7 @@ final class ConnectionCore: @unchecked Sendable {
             &clientProperties, configuration.user, configuration.password
         )
         guard reply.reply_type == AMQP_RESPONSE_NORMAL else {
-            throw .connectionFailed("login to \(configuration.host):\(configuration.port) as '\(configuration.user)' failed: \(describe(reply))")
+            throw .connectionFailed("login to \(configuration.address) as '\(configuration.user)' failed: \(describe(reply))")
         }
         socketDescriptor = amqp_get_sockfd(state)
         var rpcTimeout = Self.rpcTimeout

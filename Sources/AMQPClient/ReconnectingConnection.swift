@@ -66,7 +66,7 @@ public final class ReconnectingConnection: Service, Sendable {
         var failures = 0  // attempts in a row that failed
         var index = 0
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            let node = nodes[index % nodes.count]
+            let node = self.node(at: index)
             state.withLock { $0.node = index % nodes.count }
             let connection: AMQPConnection
             do {
@@ -84,15 +84,15 @@ public final class ReconnectingConnection: Service, Sendable {
                 let round = failures.isMultiple(of: nodes.count)
                 let delay = round ? backoff.delay(forAttempt: failures / nodes.count - 1) : .zero
                 logger.warning("cannot reach RabbitMQ; retrying", metadata: [
-                    "node": "\(node.host):\(node.port)", "error": "\(error)", "attempt": "\(failures)",
-                    "retry_in": "\(delay)", "next_node": "\(nodes[index % nodes.count].host):\(nodes[index % nodes.count].port)",
+                    "node": "\(node.address)", "error": "\(error)", "attempt": "\(failures)",
+                    "retry_in": "\(delay)", "next_node": "\(self.node(at: index).address)",
                 ])
                 if round { try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) } }
                 continue
             }
             failures = 0
             if connections.add(1, ordering: .relaxed).newValue > 1 { reconnects.increment() }
-            logger.info("connected to RabbitMQ", metadata: ["node": "\(node.host):\(node.port)"])
+            logger.info("connected to RabbitMQ", metadata: ["node": "\(node.address)"])
             provide(connection)
 
             let reason = await withGracefulShutdownHandler {
@@ -108,11 +108,14 @@ public final class ReconnectingConnection: Service, Sendable {
             if !Task.isCancelled && !Task.isShuttingDownGracefully {
                 index += 1
                 logger.warning("lost the RabbitMQ connection; reconnecting", metadata: [
-                    "node": "\(node.host):\(node.port)", "reason": "\(reason)", "next_node": "\(nodes[index % nodes.count].host):\(nodes[index % nodes.count].port)",
+                    "node": "\(node.address)", "reason": "\(reason)", "next_node": "\(self.node(at: index).address)",
                 ])
             }
         }
     }
+
+    /// The node `index` names in the list, which is tried round and round.
+    private func node(at index: Int) -> AMQPConfiguration { nodes[index % nodes.count] }
 
     /// The open connection, waiting for one while there is none.
     public func connection() async throws -> AMQPConnection {

@@ -107,7 +107,7 @@ func connect() async throws -> AMQPConnection {
     do {
         return try await AMQPConnection.connect(toFirstOf: settings.nodes)
     } catch {
-        let nodes = settings.nodes.map { "\($0.host):\($0.port)" }.joined(separator: ", ")
+        let nodes = settings.nodes.map(\.address).joined(separator: ", ")
         complain("cannot reach RabbitMQ at \(nodes) (vhost \(settings.nodes[0].virtualHost)): \(error)")
         throw Exit.unavailable
     }

@@ -284,9 +284,11 @@ public final class OutboxRelay: Service {
     private func dispatch(_ rows: [Outbox.Stored]) async throws {
         let heldBack = Set(held.typesHeldBack())
         var pending = rows.filter { !heldBack.contains($0.row.type.rawValue) }
-        for attempt in 0..<Self.dispatchTries {
-            if attempt > 0, !pending.isEmpty { try await Task.sleep(for: .milliseconds(500) * (1 << (attempt - 1))) }
-            guard !pending.isEmpty, let connection = try await unblockedConnection() else { return }
+        var attempt = 0
+        while !pending.isEmpty, attempt < Self.dispatchTries {
+            if attempt > 0 { try await Task.sleep(for: .milliseconds(500) * (1 << (attempt - 1))) }
+            attempt += 1
+            guard let connection = try await unblockedConnection() else { return }
             let sent: [Int64], retryable: [Outbox.Stored]
             do {
                 (sent, retryable) = try await publish(pending, on: connection)
