@@ -49,6 +49,7 @@ public struct AMQPDelivery: Sendable {
         let executor = settlement.connection.executor
         if let error = executor.closeError { throw error }
         let (tag, channel) = (deliveryTag, settlement.channel)
-        executor.submit(Command(run: { core in core.settle(tag, on: channel, as: outcome) }, fail: { _ in }))
+        let isAck = if case .ack = outcome { true } else { false }
+        executor.submit(Command(run: { core in core.settle(tag, on: channel, as: outcome) }, fail: { _ in }, isAck: isAck))
     }
 }

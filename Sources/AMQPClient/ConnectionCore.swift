@@ -161,7 +161,6 @@ final class ConnectionCore: @unchecked Sendable {
         guard blocked || publisher?.pending.isEmpty ?? true || ContinuousClock.now >= request.deadline else { return }
         closeRequest = nil
         if let state, !blocked {
-            writeAcks()
             _ = amqp_connection_close(state, AMQP_REPLY_SUCCESS)
         }
         fail(.connectionClosed(code: nil, reason: "closed by the application"), finishConsumersNormally: true)
@@ -248,7 +247,6 @@ final class ConnectionCore: @unchecked Sendable {
 
     private func closeChannel(_ channel: ChannelID) {
         guard let state, openChannels[channel.number] == channel.generation else { return }
-        writeAcks(on: channel.number)
         let reply = amqp_channel_close(state, channel.number, AMQP_REPLY_SUCCESS)
         if reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION {
             fail(.connectionClosed(code: nil, reason: Self.describe(reply.library_error)))
@@ -436,8 +434,8 @@ final class ConnectionCore: @unchecked Sendable {
     }
 
     /// Settles a delivery. An ack waits for `writeAcks`, which the connection's thread calls
-    /// before it sleeps, so the acks asked for together leave together; a nack or a reject is
-    /// written at once, after the acks asked for before it. A delivery whose channel has closed
+    /// before any other command and before it sleeps, so the acks asked for together leave
+    /// together; a nack or a reject is written at once. A delivery whose channel has closed
     /// since is skipped: the broker has already requeued it.
     func settle(_ tag: UInt64, on channel: ChannelID, as outcome: AMQPDelivery.Outcome) {
         guard let state, isOpen else { return }
@@ -451,10 +449,8 @@ final class ConnectionCore: @unchecked Sendable {
             unsettled[channel.number, default: UnsettledDeliveries()].ack(tag)
             return
         case .nack(let requeue):
-            writeAcks(on: channel.number)
             status = amqp_basic_nack(state, channel.number, tag, 0, requeue ? 1 : 0)
         case .reject(let requeue):
-            writeAcks(on: channel.number)
             status = amqp_basic_reject(state, channel.number, tag, requeue ? 1 : 0)
         }
         unsettled[channel.number]?.settledOtherwise(tag)
@@ -463,10 +459,9 @@ final class ConnectionCore: @unchecked Sendable {
         }
     }
 
-    /// Writes the acks asked for, on every channel or on one.
-    func writeAcks(on channel: UInt16? = nil) {
-        let channels = channel.map { [$0] } ?? unsettled.compactMap { $0.value.hasAcksToWrite ? $0.key : nil }
-        for number in channels {
+    /// Writes the acks asked for.
+    func writeAcks() {
+        for number in unsettled.compactMap({ $0.value.hasAcksToWrite ? $0.key : nil }) {
             guard let state, isOpen, let acks = unsettled[number]?.takeAcks() else { return }
             for ack in acks {
                 let status = amqp_basic_ack(state, number, ack.tag, ack.multiple ? 1 : 0)

@@ -9,10 +9,13 @@ import Darwin
 #endif
 
 /// A unit of work for the connection's thread: `run` executes it there, `fail` answers it
-/// when the connection is gone before it ran.
+/// when the connection is gone before it ran. Frames leave in the order their commands were
+/// submitted, except that acks (`isAck`) in a row are gathered into as few frames as can be
+/// (`ConnectionCore.writeAcks`): the acks asked for before any other command are written first.
 struct Command: Sendable {
     let run: @Sendable (ConnectionCore) -> Void
     let fail: @Sendable (AMQPError) -> Void
+    var isAck = false
 }
 
 /// The thread a connection owns. librabbitmq is not thread-safe, so every C call of one
@@ -150,7 +153,12 @@ final class ConnectionExecutor: Sendable {
                 return mailbox.commands
             }
             for command in batch {
-                if let error = core.closeError { command.fail(error) } else { command.run(core) }
+                if let error = core.closeError {
+                    command.fail(error)
+                    continue
+                }
+                if !command.isAck { core.writeAcks() }
+                command.run(core)
             }
             batch.removeAll(keepingCapacity: true)
             core.writeAcks()

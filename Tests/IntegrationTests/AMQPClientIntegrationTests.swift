@@ -107,6 +107,26 @@ struct AMQPClientIntegrationTests {
         await connection.close()
     }
 
+    @Test("acks leave before a later command on the connection: taken with basic.get, acked, then one more get and a close, all are gone")
+    func acksBeforeLaterCommands() async throws {
+        let connection = try await Broker.connect()
+        let queue = try await Broker.declareTemporaryQueue(on: connection)
+        for index in 0..<200 {
+            try await connection.publish(Data("\(index)".utf8), exchange: "", routingKey: queue, properties: AMQPProperties(deliveryMode: .persistent))
+        }
+        var taken: [AMQPDelivery] = []
+        while let delivery = try await connection.get(queue: queue) { taken.append(delivery) }
+        #expect(taken.count == 200)
+        for delivery in taken { try delivery.ack() }
+        // The get is written after the acks, so the quorum queue has applied them when it
+        // answers, and the close right after it requeues nothing.
+        #expect(try await connection.get(queue: queue) == nil)
+        await connection.close()
+        let again = try await Broker.connect()
+        #expect(try await again.inspectQueue(queue).messageCount == 0)
+        await again.close()
+    }
+
     @Test("a mandatory message that reaches no queue is thrown as unroutable; a non-mandatory one is confirmed")
     func unroutable() async throws {
         let connection = try await Broker.connect()
