@@ -4,18 +4,6 @@ import Metrics
 import PostgresNIO
 import Prometheus
 
-extension ServiceResources {
-    /// A router with what every service's HTTP server has: JSON errors, request metrics, and
-    /// `/health`, `/ready` and `/metrics`.
-    public func makeRouter() -> Router<BasicRequestContext> {
-        let router = Router()
-        router.add(middleware: MetricsMiddleware())
-        router.add(middleware: JSONErrorMiddleware())
-        OperationalRoutes(resources: self).add(to: router)
-        return router
-    }
-}
-
 /// `/health`, `/ready` and `/metrics`, the same on every service.
 public struct OperationalRoutes<Context: RequestContext>: Sendable {
     let database: PostgresClient

@@ -1,5 +1,5 @@
 import Glibc
-public import OrderEvents
+import OrderEvents
 
 /// Faults a service injects on purpose, to show and test the failure paths; all off unless
 /// set. Never set them in production.

@@ -1,6 +1,6 @@
 import AMQPClient
 import Logging
-public import PostgresNIO
+import PostgresNIO
 import Synchronization
 
 /// Whether the database that every event needs is there, as a consumer sees it. When a

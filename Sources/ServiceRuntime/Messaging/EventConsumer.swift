@@ -1,47 +1,11 @@
-public import AMQPClient
+import AMQPClient
 import Foundation
-public import Logging
+import Logging
 import Metrics
-public import OrderEvents
-public import PostgresNIO
+import OrderEvents
+import PostgresNIO
 public import ServiceLifecycle
-import Synchronization
 import Tracing
-
-/// What a service does with the events of one transaction: the transaction also records
-/// them as processed, and the events a handler emits go to `outbox`, which is written before
-/// the commit.
-public protocol EventHandler: Sendable {
-    /// Whether handling this delivery is recorded under its `event_id`, so that a redelivery is
-    /// acknowledged without effect (the default). A handler whose effect is idempotent by
-    /// itself, and that may rightly see the same `event_id` again, answers false.
-    func recordsProcessed(_ event: OrderEvent, delivery: AMQPDelivery) -> Bool
-
-    /// What handling `event` asks of systems outside the database, such as a webhook call. The
-    /// runtime makes the calls of all a transaction's new events at once, before `handle`, so
-    /// that slow calls overlap rather than queue. At least once: when the transaction fails,
-    /// its calls are made again. Does nothing by default.
-    func callOut(for event: OrderEvent, delivery: AMQPDelivery, logger: Logger) async throws
-
-    /// Handles a transaction's new events, in delivery order, with a fixed number of
-    /// statements however many there are. Events that contend for the same rows in concurrent
-    /// transactions are locked in one fixed order, so that such transactions cannot deadlock.
-    /// A throw fails the transaction; its events are then handled again one by one.
-    func handle(_ events: [PendingEvent], transaction: PostgresConnection, outbox: PendingOutbox) async throws
-}
-
-extension EventHandler {
-    public func recordsProcessed(_ event: OrderEvent, delivery: AMQPDelivery) -> Bool { true }
-
-    public func callOut(for event: OrderEvent, delivery: AMQPDelivery, logger: Logger) async throws {}
-}
-
-/// Thrown by a handler for an event it can never process; the event is dead-lettered.
-public struct UnprocessableEvent: Error, CustomStringConvertible {
-    public let description: String
-
-    public init(_ description: String) { self.description = description }
-}
 
 /// Consumes one queue with manual acks: decode → handle inside a transaction that also
 /// records the event id → ack. A duplicate is acknowledged without effect. The deliveries in
@@ -91,7 +55,6 @@ public final class EventConsumer: Service {
     private func count(_ outcome: String) {
         outcomes[outcome]?.increment()
     }
-
 
     public init(queue: String, handler: any EventHandler, resources: ServiceResources) {
         self.queue = queue
@@ -368,39 +331,6 @@ public final class EventConsumer: Service {
         case .deadLetter(let reason):
             count("dead_lettered")
             logger.error("dead-lettered a message", metadata: ["queue": "\(queue)", "reason": "\(reason.rawValue)", "error": "\(error)", "attempt": "\(attempt)"])
-        }
-    }
-}
-
-/// How many deliveries a consumer holds, and when it last settled one: what tells a stalled
-/// consumer from a busy one.
-final class ConsumerProgress: Sendable {
-    private struct State {
-        var held = 0
-        var lastSettled = ContinuousClock.now
-    }
-
-    private let state = Mutex(State())
-
-    func took() {
-        state.withLock { state in
-            if state.held == 0 { state.lastSettled = .now }
-            state.held += 1
-        }
-    }
-
-    func settled() {
-        state.withLock { state in
-            state.held -= 1
-            state.lastSettled = .now
-        }
-    }
-
-    /// How many it holds and for how long it has settled none, when that is longer than `limit`.
-    func stalledFor(longerThan limit: Duration) -> (held: Int, idle: Duration)? {
-        state.withLock { state in
-            let idle = ContinuousClock.now - state.lastSettled
-            return state.held > 0 && idle > limit ? (state.held, idle) : nil
         }
     }
 }
