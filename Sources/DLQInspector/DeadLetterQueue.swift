@@ -16,7 +16,7 @@ struct StoredDeadLetter {
     init(queue: String, delivery: AMQPDelivery) {
         self.queue = queue
         self.delivery = delivery
-        deadLetter = DeadLetter(headers: delivery.headers)
+        deadLetter = FailureHeaders(delivery.headers).deadLetter
         // Read leniently: a poison message may be anything.
         let fields = (try? JSONSerialization.jsonObject(with: delivery.body)) as? [String: Any] ?? [:]
         eventType = fields["event_type"] as? String ?? delivery.properties.type
@@ -36,10 +36,9 @@ struct StoredDeadLetter {
     /// idempotent), without the headers of the failed journey, with the replays counted.
     var replay: OutgoingMessage {
         var properties = delivery.properties
-        var headers = delivery.headers
-        for name in FailureHeader.journey { headers[name] = nil }
-        headers[FailureHeader.replays] = .int64(Int64(deadLetter.replays + 1))
-        properties.headers = headers
+        var headers = FailureHeaders(delivery.headers)
+        headers.startReplay()
+        properties.headers = headers.table
         let (exchange, routingKey) = replayTarget
         return OutgoingMessage(body: delivery.body, exchange: exchange, routingKey: routingKey, properties: properties, mandatory: true)
     }

@@ -33,7 +33,7 @@ struct StatusProjection: EventHandler {
             // Of what is dead-lettered from `order-events`, only an OrderPlaced says anything
             // about an order; anything else there was misrouted, and its original waits in the DLQ.
             guard case .orderPlaced = event else { return nil }
-            let deadLetter = DeadLetter(headers: delivery.headers)
+            let deadLetter = FailureHeaders(delivery.headers).deadLetter
             let (status, reason) = Self.outcome(of: deadLetter)
             return OrderStore.Change(orderID: orderID, kind: .status(status, reason: reason), detail: "OrderPlaced dead-lettered: \(deadLetter.summary)", at: Date(), logger: logger)
         }

@@ -168,7 +168,7 @@ extension PipelineTests {
         let events = (0..<250).map { _ in Event(metadata: EventMetadata(orderID: UUID()), payload: OrderPlaced(userID: "bulk", item: "Salad", quantity: 1)) }
         try await publish(events.map { event in
             var properties = event.properties(appID: "e2e")
-            properties.headers = [FailureHeader.reason: "retries_exhausted", FailureHeader.originalExchange: "orders", FailureHeader.originalRoutingKey: "order.placed"]
+            properties.headers = [FailureHeaders.reason: "retries_exhausted", FailureHeaders.originalExchange: "orders", FailureHeaders.originalRoutingKey: "order.placed"]
             return (event.encoded(), properties)
         }, exchange: Exchanges.deadLetter, routingKey: queue)
 

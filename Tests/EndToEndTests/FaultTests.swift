@@ -94,8 +94,8 @@ extension PipelineTests {
         let event = Event(metadata: EventMetadata(orderID: orderID, causationID: UUID()), payload: InventoryReserved(userID: "e2e", item: "Pizza", quantity: 1))
         var properties = event.properties(appID: "inventory-worker")
         properties.headers = [
-            FailureHeader.originalExchange: .string(Exchanges.inventory), FailureHeader.originalRoutingKey: .string(EventType.inventoryReserved.routingKey),
-            FailureHeader.reason: .string(DeadLetterReason.retriesExhausted.rawValue), FailureHeader.failedBy: .string("order-api"),
+            FailureHeaders.originalExchange: .string(Exchanges.inventory), FailureHeaders.originalRoutingKey: .string(EventType.inventoryReserved.routingKey),
+            FailureHeaders.reason: .string(DeadLetterReason.retriesExhausted.rawValue), FailureHeaders.failedBy: .string("order-api"),
         ]
         let deadLetterQueue = Queues.deadLetter(of: Queues.orderStatus)
         try await publish([(event.encoded(), properties)], exchange: Exchanges.deadLetter, routingKey: deadLetterQueue)

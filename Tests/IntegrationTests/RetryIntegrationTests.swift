@@ -256,7 +256,7 @@ struct RetryIntegrationTests {
         try letter.ack()
         #expect(letter.body == doomed.encoded())
         #expect(letter.properties.messageID == doomed.metadata.eventID.uuidString.lowercased())
-        let deadLetter = DeadLetter(headers: letter.headers)
+        let deadLetter = FailureHeaders(letter.headers).deadLetter
         #expect(deadLetter.reason == .retriesExhausted)
         #expect(deadLetter.attempts == 3)
         #expect(deadLetter.failedBy == "retry-test")
@@ -282,7 +282,7 @@ struct RetryIntegrationTests {
         #expect(handler.attempts(of: poison.metadata.eventID).count == 1)
         let letter = try #require(try await connection.get(queue: deadLetterQueue))
         try letter.ack()
-        let deadLetter = DeadLetter(headers: letter.headers)
+        let deadLetter = FailureHeaders(letter.headers).deadLetter
         #expect(deadLetter.reason == .poison && deadLetter.attempts == 1)
         #expect(deadLetter.error == "scripted: never processable")
         await connection.close()

@@ -91,7 +91,7 @@ struct OrderStatusTests {
 
     @Test("a dead-lettered OrderPlaced makes the order expired or failed with the reason")
     func deadLetterOutcome() {
-        func outcome(_ headers: AMQPTable) -> (OrderStatus, String) { StatusProjection.outcome(of: DeadLetter(headers: headers)) }
+        func outcome(_ headers: AMQPTable) -> (OrderStatus, String) { StatusProjection.outcome(of: FailureHeaders(headers).deadLetter) }
         #expect(outcome(["x-death": .array([.table(["reason": "expired"])])]) == (.expired, "expired"))
         #expect(outcome(["x-reason": "poison", "x-error": "missing field 'item'"]) == (.failed, "poison"))
         #expect(outcome(["x-reason": "retries_exhausted"]) == (.failed, "retries_exhausted"))

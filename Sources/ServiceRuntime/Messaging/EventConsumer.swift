@@ -3,7 +3,6 @@ import Foundation
 import Logging
 import Metrics
 import OrderEvents
-import PostgresNIO
 public import ServiceLifecycle
 import Tracing
 
@@ -26,15 +25,15 @@ import Tracing
 /// republish after `republishLimit`, and a consumer that holds deliveries without settling
 /// any for `stallLimit` makes the service unready.
 ///
-/// Either way the message is republished with `FailureHeader`s and acknowledged only once
+/// Either way the message is republished (`FailureRouting`) and acknowledged only once
 /// the broker confirmed the copy, so a crash in between duplicates it at worst, never loses
 /// it. On graceful shutdown the consumer stops, finishes and acks the work in flight, then ends.
 public final class EventConsumer: Service {
     private let queue: String
     private let transactions: Batcher<PendingEvent, Result<Bool, any Error>>
     private let broker: ReconnectingConnection
-    /// Where retries and dead letters are published.
-    private let publishing: ReconnectingConnection
+    /// Where deliveries that failed go.
+    private let failures: FailureRouting
     private let settings: ServiceSettings
     private let logger: Logger
     private let database: DatabaseAvailability
@@ -64,7 +63,10 @@ public final class EventConsumer: Service {
         )
         transactions = Batcher(maximumBatch: resources.settings.concurrency, maximumWriters: 2) { await handling.handle($0) }
         broker = resources.consuming
-        publishing = resources.publishing
+        failures = FailureRouting(
+            queue: queue, service: resources.settings.service, topology: resources.settings.broker.topology,
+            publishing: resources.publishing, republishLimit: Self.republishLimit
+        )
         settings = resources.settings
         logger = resources.logger
         health = resources.health
@@ -228,7 +230,6 @@ public final class EventConsumer: Service {
     private func handle(_ delivery: AMQPDelivery, in span: any Span) async {
         progress.took()
         defer { progress.settled() }
-        let attempt = (delivery.headers[FailureHeader.attempts]?.intValue ?? 0) + 1
         let event: OrderEvent
         do {
             event = try OrderEvent(decoding: delivery.body)
@@ -241,7 +242,7 @@ public final class EventConsumer: Service {
                 logger.warning("ignored an undecodable dead letter", metadata: ["queue": "\(queue)", "error": "\(error)"])
                 return
             }
-            await send(delivery, to: .deadLetter(.poison), error: "\(error)", attempt: attempt, logger: logger)
+            await send(delivery, to: .deadLetter(.poison), error: "\(error)", logger: logger)
             return
         }
         var logger = self.logger
@@ -261,76 +262,29 @@ public final class EventConsumer: Service {
                 count(applied ? "acked" : "duplicate")
                 return
             } catch {
-                // What the handler threw, rather than the transaction's wrapper around it.
-                let cause = (error as? PostgresTransactionError)?.closureError ?? error
-                span.recordError(cause)
-                if let unprocessable = cause as? UnprocessableEvent {
-                    await send(delivery, to: .deadLetter(.poison), error: unprocessable.description, attempt: attempt, logger: logger)
+                span.recordError(error)
+                if let unprocessable = error as? UnprocessableEvent {
+                    await send(delivery, to: .deadLetter(.poison), error: unprocessable.description, logger: logger)
                     return
                 }
                 if Task.isCancelled { return }
                 if await database.isDown() { continue }  // not the message's failure: wait, then again
-                let exhausted = attempt >= settings.broker.maxAttempts
-                await send(delivery, to: exhausted ? .deadLetter(.retriesExhausted) : .retry, error: String(reflecting: cause), attempt: attempt, logger: logger)
+                let exhausted = FailureHeaders(delivery.headers).failedAttempts + 1 >= settings.broker.maxAttempts
+                await send(delivery, to: exhausted ? .deadLetter(.retriesExhausted) : .retry, error: String(reflecting: error), logger: logger)
                 return
             }
         }
     }
+}
 
-    private enum Destination {
-        case retry
-        case deadLetter(DeadLetterReason)
-    }
-
-    /// Republishes the message, with what went wrong in its headers, to its next retry queue
-    /// or to its dead-letter queue, then acks it. If the copy is not confirmed the message is
-    /// requeued instead, so it is never lost.
-    private func send(_ delivery: AMQPDelivery, to destination: Destination, error: String, attempt: Int, logger: Logger) async {
-        var headers = delivery.headers
-        headers[FailureHeader.error] = .string(error)
-        headers[FailureHeader.failedBy] = .string(settings.service)
-        headers[FailureHeader.attempts] = .int64(Int64(attempt))
-        if headers[FailureHeader.firstFailure] == nil {
-            headers[FailureHeader.firstFailure] = .string(EventCoding.formatTimestamp(Date()))
-        }
-        if headers[FailureHeader.originalExchange] == nil {
-            headers[FailureHeader.originalExchange] = .string(delivery.exchange)
-            headers[FailureHeader.originalRoutingKey] = .string(delivery.routingKey)
-        }
-        headers["x-delivery-count"] = nil  // the broker's count on this queue, not the copy's
-        var properties = delivery.properties
-        // Neither a retry nor a dead letter keeps the TTL it was published with: the retry
-        // queue's TTL decides when a retry comes back, and a dead letter never expires.
-        properties.expiration = nil
-        let exchange: String
-        let routingKey: String
+extension EventConsumer {
+    /// Sends a delivery that failed on (`FailureRouting`) and counts the outcome: `retried`
+    /// or `dead_lettered` once the copy is confirmed, nothing when it was handed back instead.
+    private func send(_ delivery: AMQPDelivery, to destination: FailureRouting.Destination, error: String, logger: Logger) async {
+        guard await failures.send(delivery, to: destination, error: error, logger: logger) else { return }
         switch destination {
-        case .retry:
-            (exchange, routingKey) = (Exchanges.retry, settings.broker.topology.retryQueue(of: queue, afterAttempt: attempt))
-        case .deadLetter(let reason):
-            headers[FailureHeader.reason] = .string(reason.rawValue)
-            (exchange, routingKey) = (Exchanges.deadLetter, Queues.deadLetter(of: queue))
-        }
-        properties.headers = headers
-        do {
-            let (body, properties) = (delivery.body, properties)
-            try await withTimeout(Self.republishLimit) { [publishing] in
-                try await publishing.connection().publish(body, exchange: exchange, routingKey: routingKey, properties: properties, mandatory: true)
-            }
-            try delivery.ack()
-        } catch let publishError {
-            logger.warning("could not republish a failed message; requeueing it", metadata: ["error": "\(publishError)"])
-            try? await Task.sleep(for: .seconds(1))
-            try? delivery.nack(requeue: true)
-            return
-        }
-        switch destination {
-        case .retry:
-            count("retried")
-            logger.warning("handling failed; retrying later", metadata: ["error": "\(error)", "attempt": "\(attempt)", "retry_queue": "\(routingKey)"])
-        case .deadLetter(let reason):
-            count("dead_lettered")
-            logger.error("dead-lettered a message", metadata: ["queue": "\(queue)", "reason": "\(reason.rawValue)", "error": "\(error)", "attempt": "\(attempt)"])
+        case .retry: count("retried")
+        case .deadLetter: count("dead_lettered")
         }
     }
 }

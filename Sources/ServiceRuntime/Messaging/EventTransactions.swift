@@ -38,7 +38,7 @@ struct EventTransactions: Sendable {
                         let applied = try await handleTogether([event])[0]
                         return (index, .success(applied))
                     } catch {
-                        return (index, .failure(error))
+                        return (index, .failure(Self.cause(of: error)))
                     }
                 }
             }
@@ -88,5 +88,11 @@ struct EventTransactions: Sendable {
             }
             try await group.waitForAll()
         }
+    }
+
+    /// What the handler threw (an `UnprocessableEvent`, say), rather than the transaction's
+    /// wrapper around it.
+    private static func cause(of error: any Error) -> any Error {
+        (error as? PostgresTransactionError)?.closureError ?? error
     }
 }

@@ -1,0 +1,58 @@
+import AMQPClient
+import Logging
+import OrderEvents
+
+/// Where a consumer sends a delivery it failed on: to the queue's next retry queue, or to its
+/// dead-letter queue, as a copy with what went wrong in its `FailureHeaders`, published
+/// `mandatory` and confirmed before the delivery is acknowledged. A copy that is not
+/// confirmed leaves the delivery requeued instead, so it is never lost.
+struct FailureRouting: Sendable {
+    enum Destination {
+        case retry
+        case deadLetter(DeadLetterReason)
+    }
+
+    /// The queue whose deliveries are routed.
+    let queue: String
+    let service: String
+    let topology: Topology
+    /// Where the copies are published.
+    let publishing: ReconnectingConnection
+    /// How long a copy may wait for its confirm before the delivery is handed back.
+    let republishLimit: Duration
+
+    /// Sends `delivery` on and acks it; true once that is done, false when it was requeued.
+    func send(_ delivery: AMQPDelivery, to destination: Destination, error: String, logger: Logger) async -> Bool {
+        var headers = FailureHeaders(delivery.headers)
+        let reason: DeadLetterReason? = if case .deadLetter(let reason) = destination { reason } else { nil }
+        headers.recordFailure(error, by: service, deliveredFrom: delivery.exchange, routingKey: delivery.routingKey, deadLetteredAs: reason)
+        var properties = delivery.properties
+        properties.headers = headers.table
+        // Neither a retry nor a dead letter keeps the TTL it was published with: the retry
+        // queue's TTL decides when a retry comes back, and a dead letter never expires.
+        properties.expiration = nil
+        let (exchange, routingKey) = switch destination {
+        case .retry: (Exchanges.retry, topology.retryQueue(of: queue, afterAttempt: headers.failedAttempts))
+        case .deadLetter: (Exchanges.deadLetter, Queues.deadLetter(of: queue))
+        }
+        do {
+            let (body, properties) = (delivery.body, properties)
+            try await withTimeout(republishLimit) { [publishing] in
+                try await publishing.connection().publish(body, exchange: exchange, routingKey: routingKey, properties: properties, mandatory: true)
+            }
+            try delivery.ack()
+        } catch let publishError {
+            logger.warning("could not republish a failed message; requeueing it", metadata: ["error": "\(publishError)"])
+            try? await Task.sleep(for: .seconds(1))
+            try? delivery.nack(requeue: true)
+            return false
+        }
+        switch destination {
+        case .retry:
+            logger.warning("handling failed; retrying later", metadata: ["error": "\(error)", "attempt": "\(headers.failedAttempts)", "retry_queue": "\(routingKey)"])
+        case .deadLetter(let reason):
+            logger.error("dead-lettered a message", metadata: ["queue": "\(queue)", "reason": "\(reason.rawValue)", "error": "\(error)", "attempt": "\(headers.failedAttempts)"])
+        }
+        return true
+    }
+}
