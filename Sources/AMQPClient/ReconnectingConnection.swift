@@ -1,4 +1,3 @@
-public import Foundation
 public import Logging
 import Metrics
 public import ServiceLifecycle
@@ -8,14 +7,12 @@ import Synchronization
 /// one of `nodes` (the nodes of a cluster, or one broker): when it is lost, it reconnects to
 /// the next node, and the next, trying each once before it waits (capped exponential backoff
 /// with jitter) and goes round again; then it runs `onConnect` again (declare the topology
-/// there) and lets publishers and consumers go on.
+/// there) and hands the new connection to whoever waits in `connection()`. What was
+/// unacknowledged on a lost connection is redelivered by the broker (with `redelivered` set);
+/// what was published and not confirmed is for the publisher to publish again.
 ///
-/// - `publish` waits for a connection and, if the connection is lost before the broker
-///   confirmed, publishes again on the next one: at-least-once, never lost.
-/// - `consume` returns deliveries across reconnects; what was unacknowledged on a lost
-///   connection is redelivered by the broker (with `redelivered` set).
-/// - An error from `onConnect` that is not an `AMQPError` cannot heal by reconnecting (a queue
-///   the broker has with other arguments, say): `run()` throws it and the connection stops.
+/// An error from `onConnect` that is not an `AMQPError` cannot heal by reconnecting (a queue
+/// the broker has with other arguments, say): `run()` throws it and the connection stops.
 public final class ReconnectingConnection: Service, Sendable {
     private struct State {
         var current: AMQPConnection?
@@ -136,29 +133,6 @@ public final class ReconnectingConnection: Service, Sendable {
         try await onConnect(try await connection())
     }
 
-    /// Publishes with a publisher confirm, publishing again on the next connection if the
-    /// current one is lost before the confirm. Broker refusals (nack, unroutable, a closed
-    /// channel) are thrown, not retried.
-    public func publish(
-        _ body: Data, exchange: String, routingKey: String,
-        properties: AMQPProperties = AMQPProperties(), mandatory: Bool = false
-    ) async throws {
-        while true {
-            let connection = try await self.connection()
-            do {
-                return try await connection.publish(body, exchange: exchange, routingKey: routingKey, properties: properties, mandatory: mandatory)
-            } catch let error as AMQPError where error.isConnectionLoss {
-                try Task.checkCancellation()
-                continue
-            }
-        }
-    }
-
-    /// Deliveries from `queue` that go on across reconnects.
-    public func consume(queue: String, prefetch: UInt16) -> ResumingConsumer {
-        ResumingConsumer(connection: self, queue: queue, prefetch: prefetch)
-    }
-
     private func provide(_ connection: AMQPConnection) {
         let waiters = state.withLock { state in
             state.current = connection
@@ -176,45 +150,5 @@ public final class ReconnectingConnection: Service, Sendable {
             return state.waiters
         }
         for waiter in waiters { waiter.resume(throwing: AMQPError.connectionClosed(code: nil, reason: "the connection was shut down")) }
-    }
-}
-
-/// A consumer that survives reconnects: when its connection is lost it waits for the next one
-/// and consumes again. It ends when the `ReconnectingConnection` stops, and throws what the
-/// broker refuses (for example a queue that does not exist).
-public struct ResumingConsumer: AsyncSequence, Sendable {
-    public typealias Element = AMQPDelivery
-
-    let connection: ReconnectingConnection
-    let queue: String
-    let prefetch: UInt16
-
-    public func makeAsyncIterator() -> Iterator {
-        Iterator(connection: connection, queue: queue, prefetch: prefetch)
-    }
-
-    public struct Iterator: AsyncIteratorProtocol {
-        let connection: ReconnectingConnection
-        let queue: String
-        let prefetch: UInt16
-        var current: AsyncThrowingStream<AMQPDelivery, any Error>.Iterator?
-
-        public mutating func next() async throws -> AMQPDelivery? {
-            while true {
-                if current == nil {
-                    do {
-                        current = try await connection.connection().consume(queue: queue, prefetch: prefetch).makeAsyncIterator()
-                    } catch let error as AMQPError where error.isConnectionLoss {
-                        if Task.isCancelled || connection.isStopped { return nil }
-                        continue
-                    }
-                }
-                do {
-                    return try await current?.next()
-                } catch let error as AMQPError where error.isConnectionLoss {
-                    current = nil
-                }
-            }
-        }
     }
 }

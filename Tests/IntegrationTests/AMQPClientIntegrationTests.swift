@@ -238,16 +238,27 @@ struct AMQPClientIntegrationTests {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await reconnecting.run() }
             group.addTask {
-                for try await delivery in reconnecting.consume(queue: queue, prefetch: 20) {
-                    received.insert(delivery.properties.messageID ?? "")
-                    try? delivery.ack()
+                // Consumes again on each new connection, as the services' consumers do.
+                while !Task.isCancelled {
+                    do {
+                        for try await delivery in try await reconnecting.connection().consume(queue: queue, prefetch: 20) {
+                            received.insert(delivery.properties.messageID ?? "")
+                            try? delivery.ack()
+                        }
+                    } catch let error as AMQPError where error.isConnectionLoss {}
                 }
             }
             for index in 0..<total {
                 if index == total / 2 {
                     try Broker.rabbitmqctl("close_all_connections", "integration test: recovery")
                 }
-                try await reconnecting.publish(Data("m".utf8), exchange: "", routingKey: queue, properties: AMQPProperties(deliveryMode: .persistent, messageID: "\(index)"))
+                // Publishes again on the next connection what the lost one did not confirm.
+                while true {
+                    do {
+                        try await reconnecting.connection().publish(Data("m".utf8), exchange: "", routingKey: queue, properties: AMQPProperties(deliveryMode: .persistent, messageID: "\(index)"))
+                        break
+                    } catch let error as AMQPError where error.isConnectionLoss {}
+                }
             }
             try await eventually(.seconds(60), "every message to be consumed") {
                 received.all.count == total
@@ -276,30 +287,19 @@ extension AMQPClientIntegrationTests {
         await #expect(throws: AMQPError.self) { try await AMQPConnection.connect(toFirstOf: [dead]) }
     }
 
-    @Test("a resuming consumer ends when its reconnecting connection stops")
-    func resumingConsumerEndsOnStop() async throws {
+    @Test("once a reconnecting connection stops, whoever waits for a connection is told so, and so is the next caller")
+    func waitersFailOnStop() async throws {
         try await Broker.connect().close()
-        let queue = "test-stop-\(UUID().uuidString.prefix(8).lowercased())"
-        let reconnecting = ReconnectingConnection(nodes: [try Broker.configuration("stop-test")], logger: Logger(label: "stop-test")) { connection in
-            try await connection.declareQueue(queue, arguments: ["x-queue-type": "quorum", "x-expires": .int64(60_000)])
-        }
+        var dead = try Broker.configuration("stop-test")
+        dead.port = 1  // nothing listens there: callers wait
+        let reconnecting = ReconnectingConnection(nodes: [dead], logger: Logger(label: "stop-test"))
         let running = Task { try await reconnecting.run() }
-        let consuming = Task {
-            var count = 0
-            for try await delivery in reconnecting.consume(queue: queue, prefetch: 5) {
-                try delivery.ack()
-                count += 1
-            }
-            return count
-        }
-        try await reconnecting.publish(Data("one".utf8), exchange: "", routingKey: queue)
-        try await eventually(.seconds(10), "the delivery") { try await reconnecting.connection().inspectQueue(queue).messageCount == 0 }
-        running.cancel()
-        let consumed = try await within(.seconds(10), "the consumer to end") { try await consuming.value }
-        #expect(consumed == 1)
-        // The consumer may see its connection close before `run()` has returned; wait for both.
+        let waiting = Task { try await reconnecting.connection() }
+        running.cancel()  // whether the waiter came before the stop or after, it is told
+        await #expect(throws: AMQPError.self) { try await within(.seconds(10), "the waiter to be told") { try await waiting.value } }
         _ = try await within(.seconds(10), "run() to return") { try? await running.value }
         #expect(reconnecting.isStopped)
+        await #expect(throws: AMQPError.self) { try await reconnecting.connection() }
     }
 }
 
