@@ -164,6 +164,8 @@ let package = Package(
                 "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                hummingbird,
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 postgres,
                 tracing,
             ],

@@ -7,7 +7,7 @@ public struct InitialStock: Sendable, Hashable {
 
     public let items: [String: Int]
 
-    public init(environment: EnvironmentVariables = EnvironmentVariables()) throws(ConfigurationError) {
+    public init(environment: EnvironmentVariables) throws(ConfigurationError) {
         let text = environment.string("INVENTORY_INITIAL_STOCK", default: Self.defaultValue)
         var items: [String: Int] = [:]
         for entry in text.split(separator: ",") {

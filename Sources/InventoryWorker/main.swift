@@ -3,5 +3,5 @@ import ServiceRuntime
 
 await ServiceMain.run(
     service: .inventoryWorker,
-    schema: { StockLedger.schema(seeding: try InitialStock()) }, build: InventoryWorker.services
+    schema: { StockLedger.schema(seeding: try InitialStock(environment: $0)) }, build: InventoryWorkerServices.make
 )

@@ -3,5 +3,5 @@ import ServiceRuntime
 
 await ServiceMain.run(
     service: .notificationWorker,
-    schema: { NotificationWorker.schema }, build: NotificationWorker.services
+    schema: { _ in NotificationWorkerServices.schema }, build: NotificationWorkerServices.make
 )

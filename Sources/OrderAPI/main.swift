@@ -1,4 +1,4 @@
 import OrderService
 import ServiceRuntime
 
-await ServiceMain.run(service: .orderAPI, schema: { OrderAPI.schema }, build: OrderAPI.services)
+await ServiceMain.run(service: .orderAPI, schema: { _ in OrderAPIServices.schema }, build: OrderAPIServices.make)

@@ -7,7 +7,7 @@ import Prometheus
 public import ServiceLifecycle
 import UnixSignals
 
-/// The one way every executable starts: read the configuration (a bad value is one line on
+/// The one way every executable starts: read the configuration from the process environment (a bad value is one line on
 /// standard error and exit status 2), bootstrap logging, metrics and tracing, migrate the schema
 /// (waiting for the database with backoff), then run the database client, the broker
 /// connection and the service's own services in one `ServiceGroup` that shuts down
@@ -17,21 +17,22 @@ import UnixSignals
 public enum ServiceMain {
     public static func run(
         service: ServiceIdentity,
-        schema makeSchema: () throws -> DatabaseSchema,
+        schema makeSchema: (EnvironmentVariables) throws -> DatabaseSchema,
         build: (ServiceResources) throws -> [any Service]
     ) async {
+        let environment = EnvironmentVariables()
         let settings: ServiceSettings
         let schema: DatabaseSchema
         do {
-            settings = try ServiceSettings(service: service)
-            schema = try makeSchema()
+            settings = try ServiceSettings(service: service, environment: environment)
+            schema = try makeSchema(environment)
         } catch {
             exitOnConfigurationError(service.name, error)
         }
         let logger = LogBootstrap.bootstrap(settings)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(MetricNames.factory(registry))
-        let resources = ServiceResources(settings: settings, logger: logger, metrics: registry, schema: schema)
+        let resources = ServiceResources(settings: settings, environment: environment, logger: logger, metrics: registry, schema: schema)
         let services: [any Service]
         do {
             // The span exporter comes first, so it stops last and flushes what the others traced.

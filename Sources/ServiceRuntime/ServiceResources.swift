@@ -6,9 +6,14 @@ public import Prometheus
 import OrderEvents
 
 /// What a service is built from: its settings, logger, database client, broker connection
-/// and metrics registry. The clients run as the first services of the group.
+/// and metrics registry. The clients run as the first services of the group. No service reads
+/// the process environment itself: what it configures beyond `settings` it reads from
+/// `environment`.
 public struct ServiceResources: Sendable {
     public let settings: ServiceSettings
+    /// The variables the process was started with: `settings` come from them, and so does what a
+    /// service configures of its own (`ORDER_TTL`, `NOTIFY_WEBHOOK_URL`).
+    public let environment: EnvironmentVariables
     public let logger: Logger
     public let database: PostgresClient
     /// The broker connection that consumes: deliveries and their acks, nothing published. A
@@ -26,8 +31,9 @@ public struct ServiceResources: Sendable {
 
     /// The clients for `settings`, not yet running: the database client for `schema`, and two
     /// broker connections, each declaring the topology each time it connects.
-    public init(settings: ServiceSettings, logger: Logger, metrics: PrometheusCollectorRegistry, schema: DatabaseSchema) {
+    public init(settings: ServiceSettings, environment: EnvironmentVariables, logger: Logger, metrics: PrometheusCollectorRegistry, schema: DatabaseSchema) {
         self.settings = settings
+        self.environment = environment
         self.logger = logger
         self.metrics = metrics
         self.schema = schema
@@ -59,5 +65,14 @@ extension ServiceResources {
         router.add(middleware: JSONErrorMiddleware())
         OperationalRoutes(resources: self).add(to: router)
         return router
+    }
+
+    /// The HTTP server of `router`, once every route is on it, at `BIND_ADDRESS` and the
+    /// service's port. A method that no route serves on a path some route serves answers 405
+    /// with `Allow`.
+    public func httpServer(_ router: Router<BasicRequestContext>) -> Application<RouterResponder<BasicRequestContext>> {
+        router.refuseUnservedMethods()
+        let configuration = ApplicationConfiguration(address: .hostname(settings.bindAddress, port: settings.httpPort), serverName: settings.service)
+        return Application(router: router, configuration: configuration, logger: logger)
     }
 }

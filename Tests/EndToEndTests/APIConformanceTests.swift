@@ -11,8 +11,6 @@ extension PipelineTests {
         let configuration = Pipeline.root.appending(path: "Tests/API/schemathesis.toml").path
         return try await runCommand(st, [
             "--config-file", configuration, "run", "\(api)/openapi.json", "--checks", "all",
-            // Hummingbird answers a method no route has with 404 rather than 405.
-            "--exclude-checks", "unsupported_method",
             // An endless stream, for the board.
             "--exclude-path", "/board/events",
             "--max-examples", "50", "--seed", "1", "--request-timeout", "10",

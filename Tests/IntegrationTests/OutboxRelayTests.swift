@@ -67,7 +67,7 @@ struct OutboxRelayTests {
     /// Runs an outbox relay, with its database client and publishing connection, on the test
     /// schema (dropped and migrated anew when `fresh`) while `body` runs.
     static func withRelay(_ settings: ServiceSettings, sweepAge: Duration, fresh: Bool, _ body: (ServiceResources) async throws -> Void) async throws {
-        let resources = ServiceResources(settings: settings, logger: Logger(label: "outbox-test"), metrics: PrometheusCollectorRegistry(), schema: Self.schema)
+        let resources = ServiceResources(settings: settings, environment: Self.environment, logger: Logger(label: "outbox-test"), metrics: PrometheusCollectorRegistry(), schema: Self.schema)
         let relay = OutboxRelay(resources: resources, pollInterval: .milliseconds(100), sweepAge: sweepAge)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await resources.database.run() }

@@ -68,7 +68,7 @@ struct RetryIntegrationTests {
     static func start(_ handler: ScriptedHandler, schema: DatabaseSchema) async throws -> Running {
         let settings = try ServiceSettings(service: Self.service, environment: environment)
         let logger = Logger(label: "retry-test")
-        let resources = ServiceResources(settings: settings, logger: logger, metrics: PrometheusCollectorRegistry(), schema: schema)
+        let resources = ServiceResources(settings: settings, environment: environment, logger: logger, metrics: PrometheusCollectorRegistry(), schema: schema)
         let (database, consuming, publishing) = (resources.database, resources.consuming, resources.publishing)
         let consumer = EventConsumer(queue: queue, handler: handler, resources: resources)
         let task = Task {

@@ -29,7 +29,7 @@ public struct ServiceSettings: Sendable {
     /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set (swift-otel reads the rest itself).
     public let exportsTraces: Bool
 
-    public init(service identity: ServiceIdentity, environment: EnvironmentVariables = EnvironmentVariables()) throws(ConfigurationError) {
+    public init(service identity: ServiceIdentity, environment: EnvironmentVariables) throws(ConfigurationError) {
         service = identity.name
         replica = try environment.integer("REPLICA", default: 1, in: 1...1000)
         let level = environment.string("LOG_LEVEL", default: "info").lowercased()

@@ -8,12 +8,11 @@ public import ServiceLifecycle
 /// The order-api's services: outbox relay, retention, the order-change listener, the
 /// `order-status` projection and the HTTP server (the API and the order board). `ORDER_TTL` (unset by default) is how long
 /// an `OrderPlaced` may wait for an inventory worker before the broker expires it.
-public enum OrderAPI {
+public enum OrderAPIServices {
     public static let schema = OrderStore.schema
 
-    public static func services(_ resources: ServiceResources) throws -> [any Service] {
-        let (settings, database, logger) = (resources.settings, resources.database, resources.logger)
-        let environment = EnvironmentVariables()
+    public static func make(_ resources: ServiceResources) throws -> [any Service] {
+        let (settings, environment, database, logger) = (resources.settings, resources.environment, resources.database, resources.logger)
         let orderTTL = try environment.duration("ORDER_TTL")
         let managementText = environment.string("RABBITMQ_MANAGEMENT_URL", default: "http://\(settings.broker.nodes[0].host):15672")
         guard let management = URL(string: managementText), ["http", "https"].contains(management.scheme) else {
@@ -28,7 +27,7 @@ public enum OrderAPI {
             RetentionService(database: database, retention: settings.retention, logger: logger, alsoPruning: [OrderStore.idempotencyKeys]),
             changes,
             EventConsumer(queue: Queues.orderStatus, handler: StatusProjection(store: store), resources: resources),
-            Application(router: router, configuration: settings.httpConfiguration, logger: logger),
+            resources.httpServer(router),
         ]
     }
 

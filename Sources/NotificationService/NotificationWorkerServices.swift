@@ -6,7 +6,7 @@ public import ServiceLifecycle
 
 /// The notification-worker's services: outbox relay, retention, the `inventory-events`
 /// consumer and the admin HTTP server.
-public enum NotificationWorker {
+public enum NotificationWorkerServices {
     public static let schema = DatabaseSchema(name: "notification", migrations: [[
         """
         create table notifications (
@@ -17,10 +17,10 @@ public enum NotificationWorker {
         "create index notifications_order on notifications (order_id)",
     ]])
 
-    public static func services(_ resources: ServiceResources) throws -> [any Service] {
+    public static func make(_ resources: ServiceResources) throws -> [any Service] {
         let (settings, database, logger) = (resources.settings, resources.database, resources.logger)
         let notifier: any Notifier
-        if let url = EnvironmentVariables().string("NOTIFY_WEBHOOK_URL") {
+        if let url = resources.environment.string("NOTIFY_WEBHOOK_URL") {
             guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
                 throw ConfigurationError(variable: "NOTIFY_WEBHOOK_URL", problem: "'\(url)' is not an http(s) URL")
             }
@@ -33,7 +33,7 @@ public enum NotificationWorker {
             OutboxRelay(resources: resources),
             RetentionService(database: database, retention: settings.retention, logger: logger),
             EventConsumer(queue: Queues.inventoryEvents, handler: NotificationHandler(notifier: notifier), resources: resources),
-            Application(router: router, configuration: settings.httpConfiguration, logger: logger),
+            resources.httpServer(router),
         ]
     }
 }

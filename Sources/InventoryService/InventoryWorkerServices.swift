@@ -5,8 +5,8 @@ public import ServiceLifecycle
 
 /// The inventory-worker's services: outbox relay, retention, the `order-events` consumer
 /// and the admin HTTP server (`/health`, `/ready`, `/metrics`, `/inventory`).
-public enum InventoryWorker {
-    public static func services(_ resources: ServiceResources) throws -> [any Service] {
+public enum InventoryWorkerServices {
+    public static func make(_ resources: ServiceResources) throws -> [any Service] {
         let (settings, database, logger) = (resources.settings, resources.database, resources.logger)
         let router = resources.makeRouter()
         router.get("/inventory") { _, _ in
@@ -23,7 +23,7 @@ public enum InventoryWorker {
             OutboxRelay(resources: resources),
             RetentionService(database: database, retention: settings.retention, logger: logger),
             EventConsumer(queue: Queues.orderEvents, handler: ReservationHandler(), resources: resources),
-            Application(router: router, configuration: settings.httpConfiguration, logger: logger),
+            resources.httpServer(router),
         ]
     }
 }
