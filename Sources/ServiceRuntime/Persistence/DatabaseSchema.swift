@@ -38,7 +38,7 @@ public struct DatabaseSchema: Sendable {
     /// replicas that start together; the first applies, the others find nothing to do.
     public func migrate(_ client: PostgresClient, logger: Logger) async throws {
         let (name, migrations, seed) = (self.name, self.migrations, self.seed)
-        try await client.withTransaction(logger: logger) { connection in
+        try await client.withTransactionOnItsLoop(logger: logger) { connection in
             try await connection.query("select pg_advisory_xact_lock(hashtext(\(name)))", logger: logger)
             try await connection.query(PostgresQuery(unsafeSQL: "create schema if not exists \(name)"), logger: logger)
             try await connection.query("create table if not exists schema_migrations (version int primary key, applied_at timestamptz not null default now())", logger: logger)
