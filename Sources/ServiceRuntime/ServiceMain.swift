@@ -7,13 +7,13 @@ import Prometheus
 public import ServiceLifecycle
 import UnixSignals
 
-/// The one way every executable starts: read the configuration from the process environment (a bad value is one line on
-/// standard error and exit status 2), bootstrap logging, metrics and tracing, migrate the schema
-/// (waiting for the database with backoff), then run the database client, the broker
-/// connection and the service's own services in one `ServiceGroup` that shuts down
-/// gracefully on SIGTERM and SIGINT, in reverse order, within a bounded time. A service that
-/// fails (a broker topology that does not match, say) stops the process: one line on
-/// standard error and exit status 1.
+/// The one way every executable starts: read the configuration from the process environment
+/// (a bad value is one line on standard error and exit status 2), bootstrap logging, metrics
+/// and tracing, migrate the schema (waiting for the database with backoff), then run the
+/// database client, the broker connection and the service's own services in one
+/// `ServiceGroup` that shuts down gracefully on SIGTERM and SIGINT, in reverse order, within a
+/// bounded time. A service that fails (a broker topology that does not match, say) stops the
+/// process: one line on standard error and exit status 1.
 public enum ServiceMain {
     public static func run(
         service: ServiceIdentity,

@@ -65,7 +65,7 @@ public final class EventConsumer: Service {
         broker = resources.consuming
         failures = FailureRouting(
             queue: queue, service: resources.settings.service, topology: resources.settings.broker.topology,
-            publishing: resources.publishing, republishLimit: Self.republishLimit
+            publishing: resources.publishing, republishLimit: Self.republishLimit, maxAttempts: resources.settings.broker.maxAttempts
         )
         settings = resources.settings
         logger = resources.logger
@@ -269,8 +269,7 @@ public final class EventConsumer: Service {
                 }
                 if Task.isCancelled { return }
                 if await database.isDown() { continue }  // not the message's failure: wait, then again
-                let exhausted = FailureHeaders(delivery.headers).failedAttempts + 1 >= settings.broker.maxAttempts
-                await send(delivery, to: exhausted ? .deadLetter(.retriesExhausted) : .retry, error: String(reflecting: error), logger: logger)
+                await send(delivery, to: .retry, error: String(reflecting: error), logger: logger)
                 return
             }
         }
@@ -281,8 +280,8 @@ extension EventConsumer {
     /// Sends a delivery that failed on (`FailureRouting`) and counts the outcome: `retried`
     /// or `dead_lettered` once the copy is confirmed, nothing when it was handed back instead.
     private func send(_ delivery: AMQPDelivery, to destination: FailureRouting.Destination, error: String, logger: Logger) async {
-        guard await failures.send(delivery, to: destination, error: error, logger: logger) else { return }
-        switch destination {
+        switch await failures.send(delivery, to: destination, error: error, logger: logger) {
+        case nil: break
         case .retry: count("retried")
         case .deadLetter: count("dead_lettered")
         }

@@ -4,8 +4,9 @@ import OrderEvents
 
 /// Where a consumer sends a delivery it failed on: to the queue's next retry queue, or to its
 /// dead-letter queue, as a copy with what went wrong in its `FailureHeaders`, published
-/// `mandatory` and confirmed before the delivery is acknowledged. A copy that is not
-/// confirmed leaves the delivery requeued instead, so it is never lost.
+/// `mandatory` and confirmed before the delivery is acknowledged. A retry of a delivery that
+/// failed `maxAttempts` times goes to the dead-letter queue instead, as `retries_exhausted`.
+/// A copy that is not confirmed leaves the delivery requeued instead, so it is never lost.
 struct FailureRouting: Sendable {
     enum Destination {
         case retry
@@ -20,10 +21,14 @@ struct FailureRouting: Sendable {
     let publishing: ReconnectingConnection
     /// How long a copy may wait for its confirm before the delivery is handed back.
     let republishLimit: Duration
+    /// How many attempts a delivery gets before a retry is a dead letter (`MAX_ATTEMPTS`).
+    let maxAttempts: Int
 
-    /// Sends `delivery` on and acks it; true once that is done, false when it was requeued.
-    func send(_ delivery: AMQPDelivery, to destination: Destination, error: String, logger: Logger) async -> Bool {
+    /// Sends `delivery` on and acks it; where it went once that is done, nil when it was requeued.
+    func send(_ delivery: AMQPDelivery, to asked: Destination, error: String, logger: Logger) async -> Destination? {
         var headers = FailureHeaders(delivery.headers)
+        let exhausted = if case .retry = asked { headers.failedAttempts + 1 >= maxAttempts } else { false }
+        let destination = exhausted ? .deadLetter(.retriesExhausted) : asked
         let reason: DeadLetterReason? = if case .deadLetter(let reason) = destination { reason } else { nil }
         headers.recordFailure(error, by: service, deliveredFrom: delivery.exchange, routingKey: delivery.routingKey, deadLetteredAs: reason)
         var properties = delivery.properties
@@ -45,7 +50,7 @@ struct FailureRouting: Sendable {
             logger.warning("could not republish a failed message; requeueing it", metadata: ["error": "\(publishError)"])
             try? await Task.sleep(for: .seconds(1))
             try? delivery.nack(requeue: true)
-            return false
+            return nil
         }
         switch destination {
         case .retry:
@@ -53,6 +58,6 @@ struct FailureRouting: Sendable {
         case .deadLetter(let reason):
             logger.error("dead-lettered a message", metadata: ["queue": "\(queue)", "reason": "\(reason.rawValue)", "error": "\(error)", "attempt": "\(headers.failedAttempts)"])
         }
-        return true
+        return destination
     }
 }
