@@ -18,10 +18,7 @@ public enum OrderAPIServices {
         guard let management = URL(string: managementText), ["http", "https"].contains(management.scheme) else {
             throw ConfigurationError(variable: "RABBITMQ_MANAGEMENT_URL", problem: "'\(managementText)' is not an http(s) URL")
         }
-        let store = OrderStore(database: database, outbox: resources.outboxDispatch, logger: logger)
-        let changes = OrderChanges(database: database, logger: logger)
-        let system = SystemStatus(store: store, broker: resources.consuming, topology: settings.broker.topology, management: management)
-        let router = Self.router(resources, store: store, changes: changes, system: system)
+        let (store, changes, router) = Self.assemble(resources, management: management)
         return [
             OutboxRelay(resources: resources, timeToLive: orderTTL.map { [.orderPlaced: $0] } ?? [:]),
             RetentionService(database: database, retention: settings.retention, logger: logger, alsoPruning: [OrderStore.idempotencyKeys]),
@@ -31,15 +28,19 @@ public enum OrderAPIServices {
         ]
     }
 
-    /// Every route of the order-api: the operational ones, the API of CONTRACT §2, its
-    /// OpenAPI description and the order board.
-    static func router(_ resources: ServiceResources, store: OrderStore, changes: OrderChanges, system: SystemStatus) -> Router<BasicRequestContext> {
+    /// The order store, the order-change listener, and a router with every route of the
+    /// order-api over them: the operational ones, the API of CONTRACT §2, its OpenAPI
+    /// description and the order board (whose system panel reads `management`).
+    static func assemble(_ resources: ServiceResources, management: URL) -> (store: OrderStore, changes: OrderChanges, router: Router<BasicRequestContext>) {
+        let store = OrderStore(database: resources.database, outbox: resources.outboxDispatch, logger: resources.logger)
+        let changes = OrderChanges(database: resources.database, logger: resources.logger)
+        let system = SystemStatus(store: store, broker: resources.consuming, topology: resources.settings.broker.topology, management: management)
         let router = resources.makeRouter()
         OrderRoutes(store: store, changes: changes).add(to: router)
         router.get("/openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: JSONResponse.contentType], body: ResponseBody(byteBuffer: ByteBuffer(bytes: PackageResources.openapi_json)))
         }
         BoardRoutes(store: store, changes: changes, system: system).add(to: router)
-        return router
+        return (store, changes, router)
     }
 }

@@ -29,10 +29,7 @@ struct OrderRoutesTests {
             settings: settings, environment: environment, logger: logger,
             metrics: PrometheusCollectorRegistry(), schema: DatabaseSchema(name: "routes_test", migrations: [])
         )
-        let store = OrderStore(database: resources.database, outbox: resources.outboxDispatch, logger: resources.logger)
-        let changes = OrderChanges(database: resources.database, logger: resources.logger)
-        let system = SystemStatus(store: store, broker: resources.consuming, topology: settings.broker.topology, management: URL(string: "http://127.0.0.1:15672")!)
-        let server = resources.httpServer(OrderAPIServices.router(resources, store: store, changes: changes, system: system))
+        let server = resources.httpServer(OrderAPIServices.assemble(resources, management: URL(string: "http://127.0.0.1:15672")!).router)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await resources.database.run() }
             defer { group.cancelAll() }

@@ -47,10 +47,7 @@ struct APIDescriptionTests {
     func routes() throws {
         let settings = try ServiceSettings(service: .orderAPI, environment: EnvironmentVariables([:]))
         let resources = ServiceResources(settings: settings, environment: EnvironmentVariables([:]), logger: Logger(label: "test"), metrics: PrometheusCollectorRegistry(), schema: OrderAPIServices.schema)
-        let store = OrderStore(database: resources.database, outbox: resources.outboxDispatch, logger: resources.logger)
-        let changes = OrderChanges(database: resources.database, logger: resources.logger)
-        let system = SystemStatus(store: store, broker: resources.consuming, topology: settings.broker.topology, management: URL(string: "http://127.0.0.1:15672")!)
-        let router = OrderAPIServices.router(resources, store: store, changes: changes, system: system)
+        let router = OrderAPIServices.assemble(resources, management: URL(string: "http://127.0.0.1:15672")!).router
 
         let served = Set(router.routes.map { "\("\($0.method)".lowercased()) \($0.path)" })
         let described = Set(Self.paths.flatMap { path, operations in operations.keys.map { "\($0) \(path)" } })
