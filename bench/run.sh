@@ -10,9 +10,10 @@
 #   scaling     saturation with 1, 2 and 3 inventory replicas
 #   the limit   the broker's own publish-confirm and consume-ack rates (plain librabbitmq)
 #   memory      resident memory of each service at the end
-# and prints one Markdown table, also written to bench/results/<date>-<commit>.md. The closed
-# loop is wrk (bench/post-orders.lua), whose CPU per request is a fraction of order-load's;
-# the open loop is order-load, which measures latency from when each request was due.
+# and prints one Markdown table, also written to bench/results/<date>-<commit>.md. Both load
+# generators are lean, since they share the cores: the closed loop is wrk
+# (bench/post-orders.lua), the open loop order-load (plain NIO on one thread), which measures
+# latency from when each request was due.
 # QUICK=1 runs a shorter subset (under two minutes once built) to catch regressions.
 set -euo pipefail
 
