@@ -71,6 +71,19 @@ struct EventDecodingTests {
         #expect(EventCoding.formatTimestamp(Date(timeIntervalSince1970: seconds)) == text)
     }
 
+    @Test("timestamps agree with Foundation's ISO-8601 format from 1900 to 2300")
+    func timestampsAgreeWithFoundation() {
+        // Steps of 73 days and some hours, minutes, seconds and milliseconds, leap days included.
+        for step in 0..<2_000 {
+            let milliseconds = -2_208_988_800_000 + Int64(step) * 6_311_390_123
+            let date = Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+            let whole = Date(timeIntervalSince1970: Double(milliseconds.quotientRoundingDown(by: 1000)))
+            let fraction = milliseconds - milliseconds.quotientRoundingDown(by: 1000) * 1000
+            let foundation = "\(whole.formatted(Date.ISO8601FormatStyle()).dropLast())." + String(format: "%03dZ", fraction)
+            #expect(EventCoding.formatTimestamp(date) == foundation)
+        }
+    }
+
     @Test("unknown fields are ignored")
     func unknownFields() throws {
         var json = try Self.placedJSON()
@@ -164,5 +177,11 @@ struct EventDecodingTests {
         #expect(properties.type == "OrderPlaced")
         #expect(properties.appID == "order-api")
         #expect(properties.timestamp == Self.placed.metadata.timestamp)
+    }
+}
+
+extension Int64 {
+    fileprivate func quotientRoundingDown(by divisor: Int64) -> Int64 {
+        self % divisor < 0 ? self / divisor - 1 : self / divisor
     }
 }

@@ -1,5 +1,10 @@
 import Foundation
 import Logging
+import OrderEvents
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One JSON object per line: time, level, message, label, source location and metadata.
 struct JSONLogHandler: LogHandler {
@@ -15,7 +20,7 @@ struct JSONLogHandler: LogHandler {
 
     func log(event: LogEvent) {
         var fields: Logger.Metadata = [
-            "time": .string(Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))),
+            "time": .string(EventCoding.formatTimestamp(Date())),
             "level": .string(event.level.rawValue),
             "message": .string(event.message.description),
             "logger": .string(label),
@@ -23,7 +28,8 @@ struct JSONLogHandler: LogHandler {
         fields.merge(metadata) { $1 }
         fields.merge(metadataProvider?.get() ?? [:]) { $1 }
         fields.merge(event.metadata ?? [:]) { $1 }
-        FileHandle.standardOutput.write(Data(Self.line(fields).utf8))
+        var line = Self.line(fields)
+        line.withUTF8 { writeToStandardOutput($0) }
     }
 
     /// `fields` as one line of JSON with sorted keys. Written by hand: Foundation's
@@ -63,6 +69,11 @@ struct JSONLogHandler: LogHandler {
 
     private static func write(_ text: String, to line: inout String) {
         line.append("\"")
+        defer { line.append("\"") }
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            line.append(text)  // nothing to escape, as in almost every value
+            return
+        }
         for scalar in text.unicodeScalars {
             switch scalar {
             case "\"": line.append("\\\"")
@@ -76,6 +87,20 @@ struct JSONLogHandler: LogHandler {
             default: line.unicodeScalars.append(scalar)
             }
         }
-        line.append("\"")
+    }
+}
+
+/// One `write` per line, so that lines of concurrent loggers do not interleave.
+private func writeToStandardOutput(_ bytes: UnsafeBufferPointer<UInt8>) {
+    var written = 0
+    while written < bytes.count {
+        let result = write(STDOUT_FILENO, bytes.baseAddress! + written, bytes.count - written)
+        if result > 0 {
+            written += result
+        } else if result < 0, errno == EINTR {
+            continue
+        } else {
+            return  // standard output is gone: the line is lost, as FileHandle would lose it
+        }
     }
 }
