@@ -172,11 +172,22 @@ final class OpenLoop: @unchecked Sendable {
         let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/orders", headers: [
             "Host": "\(host):\(port)", "Content-Type": "application/json", "Content-Length": "\(body.readableBytes)",
         ])
-        (try? channel.pipeline.syncOperations.handler(type: Exchange.self))?.due = due
+        guard let exchange = try? channel.pipeline.syncOperations.handler(type: Exchange.self) else {
+            tally.failed()  // the connection is going away already
+            settle()
+            return
+        }
+        exchange.due = due
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
         channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil)
         channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+        // Unanswered after `timeout`: the connection is closed, and the request counts as an error.
+        let answering = NIOLoopBound(exchange, eventLoop: loop)
+        loop.scheduleTask(in: Self.timeout) { if answering.value.due == due { channel.close(promise: nil) } }
     }
+
+    /// How long a request may wait for its answer, as wrk's `--timeout` in the closed loop.
+    static let timeout: TimeAmount = .seconds(30)
 
     /// `channel` answered its request (or has just connected): it takes the next waiting one.
     fileprivate func free(_ channel: any Channel) {
@@ -208,6 +219,8 @@ final class OpenLoop: @unchecked Sendable {
             tally.failed()
             settle()
         }
+        // Requests still waiting get a connection of their own again, so none waits for ever.
+        if waitingFrom < waiting.count, connections < maximumConnections { connect() }
     }
 
     private func settle() {
