@@ -21,8 +21,12 @@ public struct EventMetadata: Sendable, Hashable {
 }
 
 /// The fields particular to one kind of event.
-public protocol EventPayload: Codable, Sendable, Hashable {
+public protocol EventPayload: Sendable, Hashable {
     static var eventType: EventType { get }
+    /// Reads the payload's fields from an event's wire form.
+    init(reading fields: JSONObjectReader) throws(EventDecodingError)
+    /// Writes the payload's fields into an event's wire form.
+    func write(to object: inout JSONObjectWriter)
     /// Rules beyond types that a well-formed event obeys.
     func validate() throws(EventDecodingError)
 }
@@ -32,7 +36,7 @@ extension EventPayload {
 }
 
 /// An event as it travels: one flat JSON object of metadata and payload fields, snake_case.
-public struct Event<Payload: EventPayload>: Sendable, Hashable, Codable {
+public struct Event<Payload: EventPayload>: Sendable, Hashable {
     public var metadata: EventMetadata
     public var payload: Payload
 
@@ -43,35 +47,29 @@ public struct Event<Payload: EventPayload>: Sendable, Hashable, Codable {
 
     public var eventType: EventType { Payload.eventType }
 
-    private enum MetadataKeys: String, CodingKey {
-        case eventID = "event_id"
-        case eventType = "event_type"
-        case schemaVersion = "schema_version"
-        case orderID = "order_id"
-        case timestamp
-        case causationID = "causation_id"
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: MetadataKeys.self)
+    /// Reads the metadata and the payload, and checks the payload's rules.
+    init(reading fields: JSONObjectReader) throws(EventDecodingError) {
         metadata = EventMetadata(
-            eventID: try container.decode(UUID.self, forKey: .eventID),
-            orderID: try container.decode(UUID.self, forKey: .orderID),
-            timestamp: try container.decode(Date.self, forKey: .timestamp),
-            causationID: try container.decodeIfPresent(UUID.self, forKey: .causationID)
+            eventID: try fields.uuid("event_id"),
+            orderID: try fields.uuid("order_id"),
+            timestamp: try fields.timestamp("timestamp"),
+            causationID: try fields.optionalUUID("causation_id")
         )
-        payload = try Payload(from: decoder)
+        payload = try Payload(reading: fields)
+        try payload.validate()
     }
 
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: MetadataKeys.self)
+    /// The message body.
+    public func encoded() -> Data {
+        var object = JSONObjectWriter()
         // Ids in lowercase, as the API and the message id write them.
-        try container.encode(metadata.eventID.uuidString.lowercased(), forKey: .eventID)
-        try container.encode(Payload.eventType, forKey: .eventType)
-        try container.encode(EventMetadata.schemaVersion, forKey: .schemaVersion)
-        try container.encode(metadata.orderID.uuidString.lowercased(), forKey: .orderID)
-        try container.encode(metadata.timestamp, forKey: .timestamp)
-        try container.encodeIfPresent(metadata.causationID?.uuidString.lowercased(), forKey: .causationID)
-        try payload.encode(to: encoder)
+        object.write("event_id", metadata.eventID.lowercasedText)
+        object.write("event_type", Payload.eventType.rawValue)
+        object.write("schema_version", EventMetadata.schemaVersion)
+        object.write("order_id", metadata.orderID.lowercasedText)
+        object.write("timestamp", EventCoding.formatTimestamp(metadata.timestamp))
+        if let causationID = metadata.causationID { object.write("causation_id", causationID.lowercasedText) }
+        payload.write(to: &object)
+        return object.data
     }
 }

@@ -11,8 +11,12 @@ public struct OrderPlaced: EventPayload {
         self.quantity = quantity
     }
 
-    enum CodingKeys: String, CodingKey {
-        case userID = "user_id", item, quantity
+    public init(reading fields: JSONObjectReader) throws(EventDecodingError) {
+        self.init(userID: try fields.string("user_id"), item: try fields.string("item"), quantity: try fields.integer("quantity"))
+    }
+
+    public func write(to object: inout JSONObjectWriter) {
+        writeOrderLine(userID: userID, item: item, quantity: quantity, to: &object)
     }
 
     public func validate() throws(EventDecodingError) {
@@ -33,8 +37,12 @@ public struct InventoryReserved: EventPayload {
         self.quantity = quantity
     }
 
-    enum CodingKeys: String, CodingKey {
-        case userID = "user_id", item, quantity
+    public init(reading fields: JSONObjectReader) throws(EventDecodingError) {
+        self.init(userID: try fields.string("user_id"), item: try fields.string("item"), quantity: try fields.integer("quantity"))
+    }
+
+    public func write(to object: inout JSONObjectWriter) {
+        writeOrderLine(userID: userID, item: item, quantity: quantity, to: &object)
     }
 
     public func validate() throws(EventDecodingError) {
@@ -63,8 +71,16 @@ public struct InventoryFailed: EventPayload {
         self.reason = reason
     }
 
-    enum CodingKeys: String, CodingKey {
-        case userID = "user_id", item, quantity, reason
+    public init(reading fields: JSONObjectReader) throws(EventDecodingError) {
+        self.init(
+            userID: try fields.string("user_id"), item: try fields.string("item"), quantity: try fields.integer("quantity"),
+            reason: try fields.oneOf("reason")
+        )
+    }
+
+    public func write(to object: inout JSONObjectWriter) {
+        writeOrderLine(userID: userID, item: item, quantity: quantity, to: &object)
+        object.write("reason", reason.rawValue)
     }
 
     public func validate() throws(EventDecodingError) {
@@ -92,8 +108,14 @@ public struct NotificationSent: EventPayload {
         self.outcome = outcome
     }
 
-    enum CodingKeys: String, CodingKey {
-        case userID = "user_id", channel, outcome
+    public init(reading fields: JSONObjectReader) throws(EventDecodingError) {
+        self.init(userID: try fields.string("user_id"), channel: try fields.string("channel"), outcome: try fields.oneOf("outcome"))
+    }
+
+    public func write(to object: inout JSONObjectWriter) {
+        object.write("user_id", userID)
+        object.write("channel", channel)
+        object.write("outcome", outcome.rawValue)
     }
 
     public func validate() throws(EventDecodingError) {
@@ -106,4 +128,10 @@ private func requireOrderLine(userID: String, item: String, quantity: Int) throw
     if userID.isEmpty { throw .invalidValue(field: "user_id", reason: "must not be empty") }
     if item.isEmpty { throw .invalidValue(field: "item", reason: "must not be empty") }
     if quantity < 1 { throw .invalidValue(field: "quantity", reason: "must be at least 1, got \(quantity)") }
+}
+
+private func writeOrderLine(userID: String, item: String, quantity: Int, to object: inout JSONObjectWriter) {
+    object.write("user_id", userID)
+    object.write("item", item)
+    object.write("quantity", quantity)
 }

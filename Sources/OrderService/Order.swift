@@ -37,7 +37,7 @@ struct Order: Sendable, Hashable, Encodable {
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(orderID.uuidString.lowercased(), forKey: .orderID)
+        try container.encode(orderID.lowercasedText, forKey: .orderID)
         try container.encode(userID, forKey: .userID)
         try container.encode(item, forKey: .item)
         try container.encode(quantity, forKey: .quantity)

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import OrderEvents
 import PostgresNIO
 import ServiceLifecycle
 import Synchronization
@@ -56,7 +57,7 @@ final class OrderChanges: Service, Sendable {
                 try await database.withConnection { connection in
                     try await connection.listen(on: OrderStore.changesChannel) { notifications in
                         for try await notification in notifications {
-                            for orderID in notification.payload.split(separator: ",").compactMap({ UUID(uuidString: String($0)) }) {
+                            for orderID in notification.payload.split(separator: ",").compactMap({ UUID(text: $0) }) {
                                 let listeners = subscribers.withLock { Array(($0[orderID] ?? [:]).values) + Array(($0[nil] ?? [:]).values) }
                                 for listener in listeners { listener.yield(orderID) }
                             }

@@ -66,10 +66,10 @@ struct OrderRoutes: Sendable {
     }
 
     private static func acceptedResponse(_ order: Order, replayed: Bool) -> Response {
-        var headers: HTTPFields = [.location: "/orders/\(order.orderID.uuidString.lowercased())"]
+        var headers: HTTPFields = [.location: "/orders/\(order.orderID.lowercasedText)"]
         if replayed { headers[HTTPField.Name("Idempotent-Replayed")!] = "true" }
         return JSONResponse.make(.accepted, Accepted(
-            orderID: order.orderID.uuidString.lowercased(), status: "accepted",
+            orderID: order.orderID.lowercasedText, status: "accepted",
             message: "Order received and being processed", timestamp: order.createdAt
         ), headers: headers)
     }
@@ -91,12 +91,12 @@ struct OrderRoutes: Sendable {
     }
 
     private func orderID(_ context: BasicRequestContext) -> UUID? {
-        context.parameters.get("order_id").flatMap(UUID.init(uuidString:))
+        context.parameters.get("order_id").flatMap { UUID(text: $0) }
     }
 
     private func show(_ context: BasicRequestContext) async throws -> Response {
         guard let id = orderID(context) else { return JSONResponse.error(.badRequest, "order_id must be a UUID", field: "order_id") }
-        guard let order = try await store.order(id) else { return JSONResponse.error(.notFound, "no order \(id.uuidString.lowercased())") }
+        guard let order = try await store.order(id) else { return JSONResponse.error(.notFound, "no order \(id.lowercasedText)") }
         return JSONResponse.make(.ok, order)
     }
 
@@ -148,7 +148,7 @@ struct OrderRoutes: Sendable {
         let subscription = changes.subscribe(to: id)  // before reading, so no change slips between
         guard let first = try await store.order(id) else {
             subscription.end()
-            return JSONResponse.error(.notFound, "no order \(id.uuidString.lowercased())")
+            return JSONResponse.error(.notFound, "no order \(id.lowercasedText)")
         }
         let store = self.store
         let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]

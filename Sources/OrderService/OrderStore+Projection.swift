@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import OrderEvents
 import PostgresNIO
 import ServiceRuntime
 
@@ -121,7 +122,7 @@ extension OrderStore {
     /// Announces the changed orders on `changesChannel`: their ids, comma-separated, in
     /// notifications of at most `idsPerNotification` (a payload holds under 8,000 bytes).
     private func announce(_ changed: Set<UUID>, on transaction: PostgresConnection, logger: Logger) async throws {
-        let ids = changed.map { $0.uuidString.lowercased() }
+        let ids = changed.map { $0.lowercasedText }
         let payloads = stride(from: 0, to: ids.count, by: Self.idsPerNotification).map {
             ids[$0..<min($0 + Self.idsPerNotification, ids.count)].joined(separator: ",")
         }

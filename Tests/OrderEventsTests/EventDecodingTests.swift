@@ -84,6 +84,86 @@ struct EventDecodingTests {
         }
     }
 
+    @Test("timestamps read back as written, and as Foundation reads them, from 1900 to 2300")
+    func timestampsReadBack() throws {
+        for step in 0..<2_000 {
+            let date = EventCoding.wholeMilliseconds(Date(timeIntervalSince1970: -2_208_988_800 + Double(step) * 6_311_390.123))
+            let text = EventCoding.formatTimestamp(date)
+            let foundation = try Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text)
+            #expect(EventCoding.parseTimestamp(text) == date)
+            #expect(EventCoding.wholeMilliseconds(foundation) == date, "\(text)")
+        }
+    }
+
+    @Test("a timestamp outside the written form is read as Foundation reads it", arguments: [
+        "2026-02-29T00:00:00.000Z", "2026-13-01T00:00:00.000Z", "2026-04-31T00:00:00.000Z", "2026-11-18T24:00:00.000Z",
+        "2026-11-18T11:60:00.000Z", "2026-11-18 11:06:40.000Z", "2026-11-18T11:06:40.000", "2026-11-18T11:06:40.5Z", "yesterday",
+    ])
+    func otherTimestamps(text: String) {
+        let foundation = (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text)) ?? (try? Date.ISO8601FormatStyle().parse(text))
+        #expect(EventCoding.parseTimestamp(text) == foundation)
+    }
+
+    @Test("a leap day is a date")
+    func leapDay() {
+        #expect(EventCoding.parseTimestamp("2024-02-29T23:59:59.999Z") == Date(timeIntervalSince1970: 1_709_251_199.999))
+    }
+
+    /// Strings that JSON must escape, or that must pass through unescaped.
+    static let awkwardStrings = [
+        #"quote " and backslash \"#, "slash / and tab \t and newline \n", "nul \u{0} and unit separator \u{1F} and delete \u{7F}",
+        "é, 日本, 😀 and line separator \u{2028}", String((0..<32).map { Character(Unicode.Scalar($0)!) }),
+    ]
+
+    @Test("awkward strings are written as valid JSON and read back", arguments: awkwardStrings)
+    func awkwardStringsRoundTrip(text: String) throws {
+        let event = Event(metadata: Self.placed.metadata, payload: OrderPlaced(userID: text, item: text, quantity: 1))
+        let json = try #require(JSONSerialization.jsonObject(with: event.encoded()) as? [String: Any])
+        #expect(json["user_id"] as? String == text)
+        #expect(try OrderEvent(decoding: event.encoded()) == .orderPlaced(event))
+    }
+
+    @Test("strings escaped as other JSON writers escape them are read", arguments: awkwardStrings)
+    func othersEscapes(text: String) throws {
+        var json = try Self.placedJSON()
+        json["item"] = text
+        let event = try Self.decode(json)
+        #expect(event.item == text)
+    }
+
+    @Test("every JSON escape is read, surrogate pairs included")
+    func escapes() throws {
+        let body = String(decoding: Self.placed.encoded(), as: UTF8.self)
+            .replacingOccurrences(of: #""item":"Pizza""#, with: #""item":"\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00""#)
+        #expect(try OrderEvent(decoding: Data(body.utf8)).item == "\"\\/\u{8}\u{C}\n\r\té😀")
+    }
+
+    @Test("what is not one JSON object is not JSON", arguments: [
+        "", "{", #"{"a":1,}"#, #"{"a" 1}"#, #"{"a":1} x"#, #"{"a":"\ud83d"}"#, #"{"a":"\x"}"#, "{\"a\":\"\u{1}\"}",
+        #"{"a":01}"#, #"{"a":1.}"#, #"{"a":tru}"#, #"{"a":[1,]}"#, String(repeating: #"{"a":["#, count: 70),
+    ])
+    func malformed(body: String) {
+        #expect { try OrderEvent(decoding: Data(body.utf8)) } throws: { error in
+            if case .notJSON = error as? EventDecodingError { true } else { false }
+        }
+    }
+
+    @Test("a string that is not UTF-8 is not JSON", arguments: [[0xFF], [0xE2, 0x82], [0xF0, 0x9F, 0x98], [0xC0, 0xAF]] as [[UInt8]])
+    func notUTF8(bytes: [UInt8]) {
+        let body = Data(#"{"event_type":""#.utf8) + Data(bytes) + Data(#""}"#.utf8)
+        #expect { try OrderEvent(decoding: body) } throws: { error in
+            if case .notJSON = error as? EventDecodingError { true } else { false }
+        }
+    }
+
+    @Test("unknown fields of any shape are passed over")
+    func unknownShapes() throws {
+        var json = try Self.placedJSON()
+        json["extra"] = ["nested": [1, 2.5, -3e2, true, false, NSNull(), ["deep": "x"]], "empty": [String: Int]()]
+        json["list"] = [[String]()]
+        #expect(try Self.decode(json) == .orderPlaced(Self.placed))
+    }
+
     @Test("unknown fields are ignored")
     func unknownFields() throws {
         var json = try Self.placedJSON()
@@ -123,6 +203,12 @@ struct EventDecodingTests {
         json = try Self.placedJSON()
         json["user_id"] = 42
         #expect(throws: EventDecodingError.wrongType(field: "user_id", expected: "a string")) { try Self.decode(json) }
+        json = try Self.placedJSON()
+        json["quantity"] = 2.5
+        #expect(throws: EventDecodingError.wrongType(field: "quantity", expected: "an integer")) { try Self.decode(json) }
+        json = try Self.placedJSON()
+        json["item"] = NSNull()
+        #expect(throws: EventDecodingError.wrongType(field: "item", expected: "a string")) { try Self.decode(json) }
     }
 
     @Test("invalid values are named", arguments: [("order_id", "not-a-uuid"), ("timestamp", "yesterday"), ("item", ""), ("user_id", "")])

@@ -246,9 +246,9 @@ public final class EventConsumer: Service {
             return
         }
         var logger = self.logger
-        logger[metadataKey: "order_id"] = "\(event.metadata.orderID.uuidString.lowercased())"
-        logger[metadataKey: "event_id"] = "\(event.metadata.eventID.uuidString.lowercased())"
-        span.attributes["order_id"] = event.metadata.orderID.uuidString.lowercased()
+        logger[metadataKey: "order_id"] = "\(event.metadata.orderID.lowercasedText)"
+        logger[metadataKey: "event_id"] = "\(event.metadata.eventID.lowercasedText)"
+        span.attributes["order_id"] = event.metadata.orderID.lowercasedText
         let pending = PendingEvent(event: event, delivery: delivery, context: ServiceContext.current ?? .topLevel, logger: logger)
         while true {
             await database.waitUntilBack()

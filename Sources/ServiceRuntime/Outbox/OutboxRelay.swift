@@ -188,7 +188,7 @@ public final class OutboxRelay: Service {
             let properties = AMQPProperties(
                 contentType: "application/json", deliveryMode: .persistent,
                 expiration: timeToLive[row.type].map { "\($0.wholeMilliseconds)" },
-                messageID: row.eventID.uuidString.lowercased(), timestamp: row.occurredAt, type: row.type.rawValue, appID: appID
+                messageID: row.eventID.lowercasedText, timestamp: row.occurredAt, type: row.type.rawValue, appID: appID
             )
             var message = OutgoingMessage(body: Data(row.body.readableBytesView), exchange: row.type.exchange, routingKey: row.type.routingKey, properties: properties, mandatory: true)
             if let traceparent = row.traceparent { spans.append(Self.startPublishSpan(continuing: traceparent, for: &message)) }
@@ -227,7 +227,7 @@ public final class OutboxRelay: Service {
         held.update(after: routes)
         if let first = retryable.first {
             logger.warning("the broker did not take some outbox events for now (nacked, or the connection lost); they are tried again", metadata: [
-                "events": "\(retryable.count)", "first_event_id": "\(first.row.eventID.uuidString.lowercased())",
+                "events": "\(retryable.count)", "first_event_id": "\(first.row.eventID.lowercasedText)",
             ])
         }
         return (sent, retryable)

@@ -1,0 +1,66 @@
+public import Foundation
+
+extension UUID {
+    /// The id as the system writes it everywhere (events, the API, logs):
+    /// `0b7e3a9c-2f5e-4d1a-9c3b-1f2e3d4c5b6a`. Written by hand: Foundation's `uuidString`
+    /// goes through `sprintf`, and every event handled wrote several.
+    public var lowercasedText: String {
+        let digits = Self.hexDigits
+        return String(unsafeUninitializedCapacity: 36) { text in
+            withUnsafeBytes(of: uuid) { bytes in
+                var position = 0
+                for index in 0..<16 {
+                    if index == 4 || index == 6 || index == 8 || index == 10 {
+                        text[position] = UInt8(ascii: "-")
+                        position += 1
+                    }
+                    text[position] = digits[Int(bytes[index] >> 4)]
+                    text[position + 1] = digits[Int(bytes[index] & 0x0F)]
+                    position += 2
+                }
+                return position
+            }
+        }
+    }
+
+    /// Reads the 8-4-4-4-12 hexadecimal form in either case, as `UUID(uuidString:)` does,
+    /// without its `sscanf`; nil for anything else.
+    public init?(text: String) {
+        self.init(text: text[...])
+    }
+
+    public init?(text: Substring) {
+        var text = text
+        let parsed = text.withUTF8 { characters -> uuid_t? in
+            guard characters.count == 36 else { return nil }
+            var bytes: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+            let complete = withUnsafeMutableBytes(of: &bytes) { bytes in
+                var position = 0
+                for index in 0..<16 {
+                    if index == 4 || index == 6 || index == 8 || index == 10 {
+                        guard characters[position] == UInt8(ascii: "-") else { return false }
+                        position += 1
+                    }
+                    guard let high = Self.nibble(characters[position]), let low = Self.nibble(characters[position + 1]) else { return false }
+                    bytes[index] = high << 4 | low
+                    position += 2
+                }
+                return true
+            }
+            return complete ? bytes : nil
+        }
+        guard let parsed else { return nil }
+        self.init(uuid: parsed)
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    private static func nibble(_ character: UInt8) -> UInt8? {
+        switch character {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): character - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): character - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): character - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}
