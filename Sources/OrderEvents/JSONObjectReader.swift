@@ -4,7 +4,8 @@ public import Foundation
 /// `JSONDecoder`'s generic machinery took about a tenth of a busy consumer's time. Strings,
 /// numbers, booleans and `null` are kept; an object or array in a field (one this code does
 /// not know) is checked and skipped. What is not JSON, or not an object, is `notJSON`; the
-/// typed reads name the field that is missing, mistyped or invalid.
+/// typed reads name the field that is missing, mistyped or invalid. (`POST /orders` reads its
+/// flat body with it too.)
 public struct JSONObjectReader: Sendable {
     enum Value: Sendable, Equatable {
         case string(String)
@@ -15,10 +16,11 @@ public struct JSONObjectReader: Sendable {
         case composite
     }
 
-    private let fields: [String: Value]
+    /// In the order written. A handful of fields, so a search beats hashing every name.
+    private let fields: [(name: String, value: Value)]
 
     public init(parsing body: Data) throws(EventDecodingError) {
-        let parsed: Result<[String: Value], EventDecodingError> = body.withUnsafeBytes { bytes in
+        let parsed: Result<[(name: String, value: Value)], EventDecodingError> = body.withUnsafeBytes { bytes in
             var scanner = JSONScanner(bytes: bytes)
             do throws(EventDecodingError) {
                 return .success(try scanner.readDocument())
@@ -30,7 +32,7 @@ public struct JSONObjectReader: Sendable {
     }
 
     public func string(_ field: String) throws(EventDecodingError) -> String {
-        switch fields[field] {
+        switch value(of: field) {
         case nil: throw .missingField(field)
         case .string(let value): value
         default: throw .wrongType(field: field, expected: "a string")
@@ -39,20 +41,26 @@ public struct JSONObjectReader: Sendable {
 
     /// nil when the field is absent or `null`.
     public func optionalString(_ field: String) throws(EventDecodingError) -> String? {
-        switch fields[field] {
+        switch value(of: field) {
         case nil, .null: nil
         default: try string(field)
         }
     }
 
     public func integer(_ field: String) throws(EventDecodingError) -> Int {
-        switch fields[field] {
+        switch value(of: field) {
         case nil: throw .missingField(field)
         case .number(let text):
-            guard let value = Int(text) else { throw .wrongType(field: field, expected: "an integer") }
+            // An integer as JSON Schema counts one: `2.0` and `2e0` are 2.
+            guard let value = Int(text) ?? Double(text).flatMap({ Int(exactly: $0) }) else { throw .wrongType(field: field, expected: "an integer") }
             return value
         default: throw .wrongType(field: field, expected: "an integer")
         }
+    }
+
+    /// `defaultValue` when the field is absent (but not when it is `null`).
+    public func integer(_ field: String, ifAbsent defaultValue: Int) throws(EventDecodingError) -> Int {
+        value(of: field) == nil ? defaultValue : try integer(field)
     }
 
     public func uuid(_ field: String) throws(EventDecodingError) -> UUID {
@@ -82,6 +90,11 @@ public struct JSONObjectReader: Sendable {
         return choice
     }
 
+    /// The field's value; the last one when a name is repeated.
+    private func value(of field: String) -> Value? {
+        fields.last { $0.name == field }?.value
+    }
+
     private static func uuid(_ text: String, field: String) throws(EventDecodingError) -> UUID {
         guard let uuid = UUID(text: text) else { throw .invalidValue(field: field, reason: "expected a UUID, got '\(text)'") }
         return uuid
@@ -95,7 +108,7 @@ private struct JSONScanner {
     /// Deeper than this, an unknown field's value is refused rather than followed.
     static let maximumDepth = 64
 
-    mutating func readDocument() throws(EventDecodingError) -> [String: JSONObjectReader.Value] {
+    mutating func readDocument() throws(EventDecodingError) -> [(name: String, value: JSONObjectReader.Value)] {
         skipWhitespace()
         guard peek() == UInt8(ascii: "{") else { throw .notJSON("expected an object, got \(describeNext())") }
         let fields = try readObject()
@@ -104,9 +117,10 @@ private struct JSONScanner {
         return fields
     }
 
-    private mutating func readObject() throws(EventDecodingError) -> [String: JSONObjectReader.Value] {
+    private mutating func readObject() throws(EventDecodingError) -> [(name: String, value: JSONObjectReader.Value)] {
         index += 1  // {
-        var fields: [String: JSONObjectReader.Value] = [:]
+        var fields: [(name: String, value: JSONObjectReader.Value)] = []
+        fields.reserveCapacity(12)
         skipWhitespace()
         if peek() == UInt8(ascii: "}") {
             index += 1
@@ -119,7 +133,7 @@ private struct JSONScanner {
             skipWhitespace()
             try expect(UInt8(ascii: ":"))
             skipWhitespace()
-            fields[name] = try readValue(depth: 1)
+            fields.append((name, try readValue(depth: 1)))
             skipWhitespace()
             guard let next = peek() else { throw unexpected() }
             index += 1

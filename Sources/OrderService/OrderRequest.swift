@@ -1,4 +1,5 @@
 import Foundation
+import OrderEvents
 
 /// The body of `POST /orders`, validated field by field (CONTRACT §2).
 struct OrderRequest: Sendable, Hashable {
@@ -11,53 +12,25 @@ struct OrderRequest: Sendable, Hashable {
         let field: String?
     }
 
-    private enum Keys: String, CodingKey {
-        case userID = "user_id", item, quantity
-    }
-
-    private struct Body: Decodable {
-        let userID: String
-        let item: String
-        let quantity: Int?
-
-        init(from decoder: any Decoder) throws {
-            let container = try decoder.container(keyedBy: Keys.self)
-            userID = try container.decode(String.self, forKey: .userID)
-            item = try container.decode(String.self, forKey: .item)
-            // Foundation reports a fractional number for an Int as invalid JSON with no field,
-            // so the quantity is tried on its own.
-            guard container.contains(.quantity) else {
-                quantity = nil
-                return
-            }
-            guard let number = try? container.decode(Int.self, forKey: .quantity) else {
-                throw DecodingError.typeMismatch(Int.self, .init(codingPath: [Keys.quantity], debugDescription: "not an integer"))
-            }
-            quantity = number
-        }
-    }
-
     init(json: Data) throws(Invalid) {
-        let body: Body
+        let userID: String, item: String, quantity: Int
         do {
-            body = try JSONDecoder().decode(Body.self, from: json)
-        } catch let DecodingError.keyNotFound(key, _) {
-            throw Invalid(message: "'\(key.stringValue)' is required", field: key.stringValue)
-        } catch let DecodingError.typeMismatch(type, context), let DecodingError.valueNotFound(type, context) {
-            guard let field = context.codingPath.first?.stringValue else { throw Invalid(message: "the body must be a JSON object", field: nil) }
-            throw Invalid(message: "'\(field)' must be \(type == Int.self ? "an integer" : "a string")", field: field)
-        } catch let DecodingError.dataCorrupted(context) where !context.codingPath.isEmpty {
-            let field = context.codingPath[0].stringValue
-            throw Invalid(message: "'\(field)' must be \(field == "quantity" ? "an integer" : "a string")", field: field)
+            let fields = try JSONObjectReader(parsing: json)
+            userID = try fields.string("user_id")
+            item = try fields.string("item")
+            quantity = try fields.integer("quantity", ifAbsent: 1)
         } catch {
-            throw Invalid(message: "the body is not valid JSON", field: nil)
+            switch error {
+            case .missingField(let field): throw Invalid(message: "'\(field)' is required", field: field)
+            case .wrongType(let field, let expected): throw Invalid(message: "'\(field)' must be \(expected)", field: field)
+            default: throw Invalid(message: "the body is \(error)", field: nil)  // not a JSON object: …
+            }
         }
-        try Self.require(body.userID, named: "user_id")
-        try Self.require(body.item, named: "item")
-        let quantity = body.quantity ?? 1
+        try Self.require(userID, named: "user_id")
+        try Self.require(item, named: "item")
         guard (1...100).contains(quantity) else { throw Invalid(message: "'quantity' must be between 1 and 100", field: "quantity") }
-        userID = body.userID
-        item = body.item
+        self.userID = userID
+        self.item = item
         self.quantity = quantity
     }
 

@@ -68,21 +68,12 @@ struct OrderRoutes: Sendable {
     private static func acceptedResponse(_ order: Order, replayed: Bool) -> Response {
         var headers: HTTPFields = [.location: "/orders/\(order.orderID.lowercasedText)"]
         if replayed { headers[HTTPField.Name("Idempotent-Replayed")!] = "true" }
-        return JSONResponse.make(.accepted, Accepted(
-            orderID: order.orderID.lowercasedText, status: "accepted",
-            message: "Order received and being processed", timestamp: order.createdAt
-        ), headers: headers)
-    }
-
-    struct Accepted: Encodable {
-        let orderID: String
-        let status: String
-        let message: String
-        let timestamp: Date
-
-        enum CodingKeys: String, CodingKey {
-            case orderID = "order_id", status, message, timestamp
-        }
+        var accepted = JSONObjectWriter()
+        accepted.write("order_id", order.orderID.lowercasedText)
+        accepted.write("status", "accepted")
+        accepted.write("message", "Order received and being processed")
+        accepted.write("timestamp", EventCoding.formatTimestamp(order.createdAt))
+        return JSONResponse.make(.accepted, accepted, headers: headers)
     }
 
     static func isJSON(_ contentType: String) -> Bool {

@@ -16,6 +16,14 @@ struct HTTPResult: Sendable {
 }
 
 enum HTTP {
+    /// Keeps an idle connection 5 s at most, below the balancer's `timeout http-keep-alive`
+    /// (10 s): a request sent on a connection the balancer is closing that same moment fails
+    /// with "I/O on closed channel", and the shared client keeps idle connections 60 s.
+    private static let client = HTTPClient(
+        eventLoopGroupProvider: .singleton,
+        configuration: HTTPClient.Configuration(connectionPool: .init(idleTimeout: .seconds(5)))
+    )
+
     static func get(_ url: String, headers: [(String, String)] = [], timeout: TimeAmount = .seconds(30)) async throws -> HTTPResult {
         var request = HTTPClientRequest(url: url)
         for (name, value) in headers { request.headers.add(name: name, value: value) }
@@ -34,7 +42,7 @@ enum HTTP {
     /// 60 s), then closes it; returns the text.
     static func events(_ url: String, until done: @escaping @Sendable (String) -> Bool) async throws -> String {
         try await within(.seconds(60), "\(url) to send what the test waits for") {
-            let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(60))
+            let response = try await client.execute(HTTPClientRequest(url: url), timeout: .seconds(60))
             var text = ""
             for try await chunk in response.body {
                 text += String(buffer: chunk)
@@ -45,7 +53,7 @@ enum HTTP {
     }
 
     private static func send(_ request: HTTPClientRequest, timeout: TimeAmount) async throws -> HTTPResult {
-        let response = try await HTTPClient.shared.execute(request, timeout: timeout)
+        let response = try await client.execute(request, timeout: timeout)
         let body = try await response.body.collect(upTo: 16 * 1024 * 1024)
         return HTTPResult(status: Int(response.status.code), headers: response.headers, body: Data(body.readableBytesView))
     }

@@ -156,6 +156,12 @@ struct EventDecodingTests {
         }
     }
 
+    @Test("a repeated field counts once, the last")
+    func repeatedField() throws {
+        let body = String(decoding: Self.placed.encoded(), as: UTF8.self).replacingOccurrences(of: #""item":"Pizza""#, with: #""item":"Soup","item":"Pizza""#)
+        #expect(try OrderEvent(decoding: Data(body.utf8)) == .orderPlaced(Self.placed))
+    }
+
     @Test("unknown fields of any shape are passed over")
     func unknownShapes() throws {
         var json = try Self.placedJSON()

@@ -15,6 +15,8 @@ struct OrderRequestTests {
         let request = try parse(#"{"user_id":"u1","item":"Pizza"}"#)
         #expect(request.userID == "u1" && request.item == "Pizza" && request.quantity == 1)
         #expect(try parse(#"{"user_id":"u1","item":"Pizza","quantity":100,"note":"extra fields are ignored"}"#).quantity == 100)
+        #expect(try parse(#"{"user_id":"u1","item":"Pizza","quantity":55.0}"#).quantity == 55, "an integer, as JSON Schema counts one")
+        #expect(try parse(#"{"user_id":"u1","item":"Pizza","quantity":1e1}"#).quantity == 10)
     }
 
     @Test("each invalid body names its field", arguments: [
