@@ -28,9 +28,15 @@ public struct DatabaseSettings: Sendable {
 
     /// A client whose connections use `schema` as their search path, so the service's SQL
     /// names its own tables without qualification.
+    ///
+    /// Its sessions plan with `random_page_cost` 1.1 (PostgreSQL's default is 4, for disks
+    /// that seek): every statement of a service finds rows by key in tables it keeps hot.
+    /// With 4, a prepared statement planned while its table was young kept a plan that reads
+    /// the whole table for each batch of ids (a drain read 10 million rows for 29,000 orders
+    /// and spent 0.50 ms of PostgreSQL per order; with 1.1, 0.54 million rows and 0.35 ms).
     public func client(schema: String, logger: Logger) -> PostgresClient {
         var configuration = PostgresClient.Configuration(host: host, port: port, username: user, password: password, database: database, tls: .disable)
-        configuration.options.additionalStartupParameters = [("search_path", schema), ("application_name", schema)]
+        configuration.options.additionalStartupParameters = [("search_path", schema), ("application_name", schema), ("random_page_cost", "1.1")]
         configuration.options.maximumConnections = 16
         configuration.options.connectTimeout = .seconds(3)
         return PostgresClient(configuration: configuration, backgroundLogger: logger)
