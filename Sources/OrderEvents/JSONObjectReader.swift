@@ -7,12 +7,13 @@ public import Foundation
 /// typed reads name the field that is missing, mistyped or invalid. (`POST /orders` reads its
 /// flat body with it too.)
 public struct JSONObjectReader: Sendable {
-    enum Value: Sendable, Equatable {
+    enum Value: Sendable {
         case string(String)
         /// The number's literal text, as JSON wrote it.
         case number(String)
-        case bool(Bool)
+        case boolean
         case null
+        /// An object or an array.
         case composite
     }
 
@@ -154,10 +155,10 @@ private struct JSONScanner {
             return .composite
         case UInt8(ascii: "t"):
             try readLiteral("true")
-            return .bool(true)
+            return .boolean
         case UInt8(ascii: "f"):
             try readLiteral("false")
-            return .bool(false)
+            return .boolean
         case UInt8(ascii: "n"):
             try readLiteral("null")
             return .null
