@@ -112,37 +112,49 @@ private struct JSONScanner {
     mutating func readDocument() throws(EventDecodingError) -> [(name: String, value: JSONObjectReader.Value)] {
         skipWhitespace()
         guard peek() == UInt8(ascii: "{") else { throw .notJSON("expected an object, got \(describeNext())") }
-        let fields = try readObject()
+        let fields = try readObject(depth: 0)
         skipWhitespace()
         guard index == bytes.count else { throw unexpected() }
         return fields
     }
 
-    private mutating func readObject() throws(EventDecodingError) -> [(name: String, value: JSONObjectReader.Value)] {
-        index += 1  // {
+    /// An object's fields, its values `depth + 1` levels down.
+    private mutating func readObject(depth: Int) throws(EventDecodingError) -> [(name: String, value: JSONObjectReader.Value)] {
         var fields: [(name: String, value: JSONObjectReader.Value)] = []
         fields.reserveCapacity(12)
+        try readElements(until: UInt8(ascii: "}")) { scanner throws(EventDecodingError) in
+            guard scanner.peek() == UInt8(ascii: "\"") else { throw scanner.unexpected() }
+            let name = try scanner.readString()
+            scanner.skipWhitespace()
+            try scanner.expect(UInt8(ascii: ":"))
+            scanner.skipWhitespace()
+            fields.append((name, try scanner.readValue(depth: depth + 1)))
+        }
+        return fields
+    }
+
+    /// Reads the elements of an object or an array, from its opening bracket to `close`,
+    /// with `element`, which reads one.
+    private mutating func readElements(
+        until close: UInt8, _ element: (inout JSONScanner) throws(EventDecodingError) -> Void
+    ) throws(EventDecodingError) {
+        index += 1  // { or [
         skipWhitespace()
-        if peek() == UInt8(ascii: "}") {
+        if peek() == close {
             index += 1
-            return fields
+            return
         }
         while true {
             skipWhitespace()
-            guard peek() == UInt8(ascii: "\"") else { throw unexpected() }
-            let name = try readString()
-            skipWhitespace()
-            try expect(UInt8(ascii: ":"))
-            skipWhitespace()
-            fields.append((name, try readValue(depth: 1)))
+            try element(&self)
             skipWhitespace()
             guard let next = peek() else { throw unexpected() }
-            index += 1
-            if next == UInt8(ascii: "}") { return fields }
-            guard next == UInt8(ascii: ",") else {
-                index -= 1
-                throw unexpected()
+            if next == close {
+                index += 1
+                return
             }
+            guard next == UInt8(ascii: ",") else { throw unexpected() }
+            index += 1
         }
     }
 
@@ -151,7 +163,13 @@ private struct JSONScanner {
         switch next {
         case UInt8(ascii: "\""): return .string(try readString())
         case UInt8(ascii: "{"), UInt8(ascii: "["):
-            try skipComposite(depth: depth)
+            // An object or array in a field: checked and passed over.
+            guard depth <= Self.maximumDepth else { throw .notJSON("nested deeper than \(Self.maximumDepth) levels") }
+            if next == UInt8(ascii: "{") {
+                _ = try readObject(depth: depth)
+            } else {
+                try readElements(until: UInt8(ascii: "]")) { scanner throws(EventDecodingError) in _ = try scanner.readValue(depth: depth + 1) }
+            }
             return .composite
         case UInt8(ascii: "t"):
             try readLiteral("true")
@@ -166,38 +184,6 @@ private struct JSONScanner {
             return .number(try readNumber())
         default:
             throw unexpected()
-        }
-    }
-
-    /// Checks and passes over an object or an array.
-    private mutating func skipComposite(depth: Int) throws(EventDecodingError) {
-        guard depth <= Self.maximumDepth else { throw .notJSON("nested deeper than \(Self.maximumDepth) levels") }
-        let isObject = peek() == UInt8(ascii: "{")
-        let close = isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")
-        index += 1
-        skipWhitespace()
-        if peek() == close {
-            index += 1
-            return
-        }
-        while true {
-            skipWhitespace()
-            if isObject {
-                guard peek() == UInt8(ascii: "\"") else { throw unexpected() }
-                _ = try readString()
-                skipWhitespace()
-                try expect(UInt8(ascii: ":"))
-                skipWhitespace()
-            }
-            _ = try readValue(depth: depth + 1)
-            skipWhitespace()
-            guard let next = peek() else { throw unexpected() }
-            index += 1
-            if next == close { return }
-            guard next == UInt8(ascii: ",") else {
-                index -= 1
-                throw unexpected()
-            }
         }
     }
 
@@ -276,20 +262,11 @@ private struct JSONScanner {
     private mutating func readHexQuad() throws(EventDecodingError) -> UInt32 {
         var value: UInt32 = 0
         for _ in 0..<4 {
-            guard let byte = peek(), let digit = Self.hexDigit(byte) else { throw unexpected() }
-            value = value << 4 | digit
+            guard let byte = peek(), let digit = JSONText.hexadecimalValue(byte) else { throw unexpected() }
+            value = value << 4 | UInt32(digit)
             index += 1
         }
         return value
-    }
-
-    private static func hexDigit(_ byte: UInt8) -> UInt32? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt32(byte - UInt8(ascii: "0"))
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): UInt32(byte - UInt8(ascii: "a") + 10)
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): UInt32(byte - UInt8(ascii: "A") + 10)
-        default: nil
-        }
     }
 
     /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`, returned as written.

@@ -5,7 +5,7 @@ extension UUID {
     /// `0b7e3a9c-2f5e-4d1a-9c3b-1f2e3d4c5b6a`. Written by hand: Foundation's `uuidString`
     /// goes through `sprintf`, and every event handled wrote several.
     public var lowercasedText: String {
-        let digits = Self.hexDigits
+        let digits = JSONText.lowercaseDigits
         return String(unsafeUninitializedCapacity: 36) { text in
             withUnsafeBytes(of: uuid) { bytes in
                 var position = 0
@@ -41,7 +41,7 @@ extension UUID {
                         guard characters[position] == UInt8(ascii: "-") else { return false }
                         position += 1
                     }
-                    guard let high = Self.nibble(characters[position]), let low = Self.nibble(characters[position + 1]) else { return false }
+                    guard let high = JSONText.hexadecimalValue(characters[position]), let low = JSONText.hexadecimalValue(characters[position + 1]) else { return false }
                     bytes[index] = high << 4 | low
                     position += 2
                 }
@@ -51,16 +51,5 @@ extension UUID {
         }
         guard let parsed else { return nil }
         self.init(uuid: parsed)
-    }
-
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-
-    private static func nibble(_ character: UInt8) -> UInt8? {
-        switch character {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): character - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): character - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): character - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 }
