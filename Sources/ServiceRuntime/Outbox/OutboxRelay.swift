@@ -5,13 +5,18 @@ import Metrics
 public import OrderEvents
 import PostgresNIO
 public import ServiceLifecycle
+import Synchronization
 import Tracing
 
 /// Publishes the outbox, `mandatory`, with publisher confirms, and deletes each row whose event
 /// the broker confirmed. Two paths:
 ///
 /// - **Dispatch**: the rows a transaction of this service committed come from memory
-///   (`OutboxDispatch`), are published at once, and deleted with one statement per batch.
+///   (`OutboxDispatch`) and are published at once. The rows the broker confirmed are deleted
+///   every `deleteInterval`, with one statement for all the batches confirmed meanwhile: a
+///   delete is not on any order's way, and one commit for many saves the database a flush for
+///   each. A row whose delete a crash forestalled goes out again with the sweep; consumers drop
+///   the copy by its `event_id`.
 /// - **Sweep**: every `pollInterval`, rows older than `sweepAge` (their writer stopped before
 ///   publishing them, their publication failed, their route was held) are taken with
 ///   `FOR UPDATE SKIP LOCKED`, so replicas share them without waiting on each other,
@@ -34,6 +39,9 @@ public final class OutboxRelay: Service {
     private let batchSize: Int
     private let pollInterval: Duration
     private let sweepAge: Duration
+    private let deleteInterval: Duration = .milliseconds(100)
+    /// The rows the broker confirmed that are still to be deleted.
+    private let confirmed = Mutex<[Int64]>([])
     /// How long a batch may wait for its confirms; a broker that stops confirming (a resource
     /// alarm, say) leaves its rows to a later sweep.
     private let confirmTimeout: Duration = .seconds(15)
@@ -68,10 +76,12 @@ public final class OutboxRelay: Service {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.measureBacklog(every: .seconds(5)) }
             group.addTask { await self.sweep() }
+            group.addTask { await self.deleteConfirmed() }
             for await _ in dispatch.ready.cancelOnGracefulShutdown() {
                 await dispatchWaiting()
             }
             await dispatchWaiting()  // what committed before the shutdown
+            await deleteConfirmedNow()
             group.cancelAll()
         }
     }
@@ -110,17 +120,36 @@ public final class OutboxRelay: Service {
             } catch let error as AMQPError where error.isConnectionLoss {
                 (sent, retryable) = ([], pending)  // the connection was gone before the batch reached it
             }
-            if !sent.isEmpty {
-                try await withTimeout(sweepTimeout) { [database, logger] in
-                    _ = try await database.withConnectionOnItsLoop { try await $0.execute(Outbox.Delete(ids: sent), logger: logger) }
-                }
-            }
+            confirmed.withLock { $0.append(contentsOf: sent) }
             pending = retryable
         }
     }
 
     /// How many times a dispatched batch is published before what is left waits for the sweep.
     static let dispatchTries = 4
+
+    private func deleteConfirmed() async {
+        while (try? await Task.sleep(for: deleteInterval)) != nil {
+            await deleteConfirmedNow()
+        }
+    }
+
+    /// Deletes the rows confirmed so far; those it could not delete wait for the next time.
+    private func deleteConfirmedNow() async {
+        let ids = confirmed.withLock { ids in
+            defer { ids = [] }
+            return ids
+        }
+        guard !ids.isEmpty else { return }
+        do {
+            try await withTimeout(sweepTimeout) { [database, logger] in
+                _ = try await database.withConnectionOnItsLoop { try await $0.execute(Outbox.Delete(ids: ids), logger: logger) }
+            }
+        } catch {
+            confirmed.withLock { $0.append(contentsOf: ids) }
+            logger.warning("could not delete published outbox rows; retrying", metadata: ["rows": "\(ids.count)", "error": "\(String(reflecting: error))"])
+        }
+    }
 
     // MARK: Sweep
 
