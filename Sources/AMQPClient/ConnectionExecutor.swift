@@ -62,7 +62,11 @@ final class ConnectionExecutor: Sendable {
         logger: Logger,
         opened: @escaping @Sendable (Result<AMQPTable, AMQPError>) -> Void
     ) {
+        let name = "amqp:\(configuration.connectionName)"
         let thread = Thread { [self] in
+            // Named from inside, so that Linux sees it too (it keeps 15 bytes: the end says
+            // which of the service's connections this is).
+            Thread.current.name = String(name.utf8.suffix(15))!
             let core = ConnectionCore(configuration: configuration, logger: logger) { [self] blocked in
                 blockedByBroker.store(blocked, ordering: .relaxed)
             }
@@ -77,7 +81,6 @@ final class ConnectionExecutor: Sendable {
             opened(.success(core.serverProperties))
             serve(core)
         }
-        thread.name = "amqp:\(configuration.connectionName)"
         thread.start()
     }
 
