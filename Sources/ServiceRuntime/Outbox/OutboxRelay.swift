@@ -5,7 +5,6 @@ import Metrics
 public import OrderEvents
 import PostgresNIO
 public import ServiceLifecycle
-import Synchronization
 import Tracing
 
 /// Publishes the outbox, `mandatory`, with publisher confirms, and deletes each row whose event
@@ -13,7 +12,8 @@ import Tracing
 ///
 /// - **Dispatch**: the rows a transaction of this service committed come from memory
 ///   (`OutboxDispatch`) and are published at once. The rows the broker confirmed are deleted
-///   every `deleteInterval`, with one statement for all the batches confirmed meanwhile: a
+///   `deleteDelay` after the first of them, with one statement for all the batches confirmed
+///   meanwhile: a
 ///   delete is not on any order's way, and one commit for many saves the database a flush for
 ///   each. A row whose delete a crash forestalled goes out again with the sweep; consumers drop
 ///   the copy by its `event_id`.
@@ -39,9 +39,8 @@ public final class OutboxRelay: Service {
     private let batchSize: Int
     private let pollInterval: Duration
     private let sweepAge: Duration
-    private let deleteInterval: Duration = .milliseconds(100)
-    /// The rows the broker confirmed that are still to be deleted.
-    private let confirmed = Mutex<[Int64]>([])
+    private let deleteDelay: Duration = .milliseconds(100)
+    private let confirmed = ConfirmedRows()
     /// How long a batch may wait for its confirms; a broker that stops confirming (a resource
     /// alarm, say) leaves its rows to a later sweep.
     private let confirmTimeout: Duration = .seconds(15)
@@ -120,7 +119,7 @@ public final class OutboxRelay: Service {
             } catch let error as AMQPError where error.isConnectionLoss {
                 (sent, retryable) = ([], pending)  // the connection was gone before the batch reached it
             }
-            confirmed.withLock { $0.append(contentsOf: sent) }
+            confirmed.add(sent)
             pending = retryable
         }
     }
@@ -129,25 +128,25 @@ public final class OutboxRelay: Service {
     static let dispatchTries = 4
 
     private func deleteConfirmed() async {
-        while (try? await Task.sleep(for: deleteInterval)) != nil {
+        for await _ in confirmed.due {
+            guard (try? await Task.sleep(for: deleteDelay)) != nil else { return }
             await deleteConfirmedNow()
         }
     }
 
-    /// Deletes the rows confirmed so far; those it could not delete wait for the next time.
+    /// Deletes the rows confirmed so far; those it could not delete are tried again a
+    /// `pollInterval` later.
     private func deleteConfirmedNow() async {
-        let ids = confirmed.withLock { ids in
-            defer { ids = [] }
-            return ids
-        }
+        let ids = confirmed.take()
         guard !ids.isEmpty else { return }
         do {
             try await withTimeout(sweepTimeout) { [database, logger] in
                 _ = try await database.withConnectionOnItsLoop { try await $0.execute(Outbox.Delete(ids: ids), logger: logger) }
             }
         } catch {
-            confirmed.withLock { $0.append(contentsOf: ids) }
             logger.warning("could not delete published outbox rows; retrying", metadata: ["rows": "\(ids.count)", "error": "\(String(reflecting: error))"])
+            try? await Task.sleep(for: pollInterval)
+            confirmed.add(ids)
         }
     }
 
