@@ -65,8 +65,8 @@ final class ConnectionExecutor: Sendable {
         let name = "amqp:\(configuration.connectionName)"
         let thread = Thread { [self] in
             // Named from inside, so that Linux sees it too (it keeps 15 bytes: the end says
-            // which of the service's connections this is).
-            Thread.current.name = String(name.utf8.suffix(15))!
+            // which of the service's connections this is; a character cut in two is replaced).
+            Thread.current.name = String(decoding: name.utf8.suffix(15), as: UTF8.self)
             let core = ConnectionCore(configuration: configuration, logger: logger) { [self] blocked in
                 blockedByBroker.store(blocked, ordering: .relaxed)
             }

@@ -13,10 +13,9 @@ import Tracing
 /// - **Dispatch**: the rows a transaction of this service committed come from memory
 ///   (`OutboxDispatch`) and are published at once. The rows the broker confirmed are deleted
 ///   `deleteDelay` after the first of them, with one statement for all the batches confirmed
-///   meanwhile: a
-///   delete is not on any order's way, and one commit for many saves the database a flush for
-///   each. A row whose delete a crash forestalled goes out again with the sweep; consumers drop
-///   the copy by its `event_id`.
+///   meanwhile: a delete is not on any order's way, and one commit for many saves the
+///   database a flush for each. A row whose delete a crash forestalled goes out again with
+///   the sweep; consumers drop the copy by its `event_id`.
 /// - **Sweep**: every `pollInterval`, rows older than `sweepAge` (their writer stopped before
 ///   publishing them, their publication failed, their route was held) are taken with
 ///   `FOR UPDATE SKIP LOCKED`, so replicas share them without waiting on each other,

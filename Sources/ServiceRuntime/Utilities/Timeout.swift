@@ -96,7 +96,8 @@ final class TimeLimits: Sendable {
             defer { state.watching = true }
             return (id, !state.watching)
         }
-        if startsWatcher { Task { await self.watchWhileAnySet() } }
+        // Detached: the watcher serves every caller, and keeps none's priority or task locals.
+        if startsWatcher { Task.detached { await self.watchWhileAnySet() } }
         return id
     }
 
