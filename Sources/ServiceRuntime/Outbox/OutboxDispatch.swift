@@ -1,5 +1,3 @@
-import Synchronization
-
 /// Outbox rows on their way from the transaction that committed them to the service's own
 /// relay, which publishes them straight from memory: no `NOTIFY`, no wake-up through the
 /// database, no second read of the rows. Memory is only the fast path; the table is the truth.
@@ -10,29 +8,20 @@ public final class OutboxDispatch: Sendable {
     /// At most this many rows wait in memory; beyond it, new rows are left to the sweep.
     static let limit = 10_000
 
-    let ready: AsyncStream<Void>
-    private let continuation: AsyncStream<Void>.Continuation
-    private let waiting = Mutex<[Outbox.Stored]>([])
+    private let rows = Handoff<Outbox.Stored>(capacity: limit)
 
-    public init() {
-        (ready, continuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
-    }
+    public init() {}
+
+    /// Yields once rows wait.
+    var ready: AsyncStream<Void> { rows.ready }
 
     /// Rows committed: the relay publishes them soon.
     public func committed(_ rows: [Outbox.Stored]) {
-        guard !rows.isEmpty else { return }
-        waiting.withLock { waiting in
-            waiting.append(contentsOf: rows.prefix(max(0, Self.limit - waiting.count)))
-        }
-        continuation.yield()
+        self.rows.add(rows)
     }
 
     /// Up to `count` waiting rows, in the order they were committed.
     func take(upTo count: Int) -> [Outbox.Stored] {
-        waiting.withLock { waiting in
-            let taken = Array(waiting.prefix(count))
-            waiting.removeFirst(taken.count)
-            return taken
-        }
+        rows.take(upTo: count)
     }
 }

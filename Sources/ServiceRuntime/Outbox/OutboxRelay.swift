@@ -39,7 +39,9 @@ public final class OutboxRelay: Service {
     private let pollInterval: Duration
     private let sweepAge: Duration
     private let deleteDelay: Duration = .milliseconds(100)
-    private let confirmed = ConfirmedRows()
+    /// The ids of the rows whose events the broker confirmed, waiting to be deleted together;
+    /// the deleter sleeps while none wait.
+    private let confirmed = Handoff<Int64>()
     /// How long a batch may wait for its confirms; a broker that stops confirming (a resource
     /// alarm, say) leaves its rows to a later sweep.
     private let confirmTimeout: Duration = .seconds(15)
@@ -127,7 +129,7 @@ public final class OutboxRelay: Service {
     static let dispatchTries = 4
 
     private func deleteConfirmed() async {
-        for await _ in confirmed.due {
+        for await _ in confirmed.ready {
             guard (try? await Task.sleep(for: deleteDelay)) != nil else { return }
             await deleteConfirmedNow()
         }
