@@ -12,7 +12,7 @@ public struct EventMetadata: Sendable, Hashable {
     /// The `event_id` of the event that caused this one; nil on `OrderPlaced`.
     public var causationID: UUID?
 
-    public init(eventID: UUID = UUID(), orderID: UUID, timestamp: Date = Date(), causationID: UUID? = nil) {
+    public init(eventID: UUID = .random(), orderID: UUID, timestamp: Date = Date(), causationID: UUID? = nil) {
         self.eventID = eventID
         self.orderID = orderID
         self.timestamp = EventCoding.wholeMilliseconds(timestamp)

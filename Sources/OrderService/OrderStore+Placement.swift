@@ -30,7 +30,7 @@ extension OrderStore {
         let now = EventCoding.wholeMilliseconds(Date())
         // The event continues the trace of this request.
         let placed = Outbox.Entry(Event(
-            metadata: EventMetadata(orderID: UUID(), timestamp: now),
+            metadata: EventMetadata(orderID: .random(), timestamp: now),
             payload: OrderPlaced(userID: request.userID, item: request.item, quantity: request.quantity)
         ))
         let orderID = placed.event.metadata.orderID

@@ -12,6 +12,18 @@ struct UUIDTextTests {
         }
     }
 
+    @Test("new ids are random: version 4, the RFC 9562 variant, no two alike")
+    func random() {
+        var seen = Set<UUID>()
+        for _ in 0..<10_000 {
+            let text = Array(UUID.random().lowercasedText.utf8)
+            #expect(text[14] == UInt8(ascii: "4"))
+            #expect(Array("89ab".utf8).contains(text[19]))
+            seen.insert(UUID(text: String(decoding: text, as: UTF8.self))!)
+        }
+        #expect(seen.count == 10_000)
+    }
+
     @Test("read in either case")
     func read() {
         for _ in 0..<1_000 {
