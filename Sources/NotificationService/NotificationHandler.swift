@@ -17,7 +17,7 @@ struct NotificationHandler: EventHandler {
 
     func handle(_ events: [PendingEvent], transaction: PostgresConnection, outbox: PendingOutbox) async throws {
         let notifications = try events.map { try Self.notification(for: $0.event) }
-        try await transaction.execute(Record(notifications: notifications, channel: notifier.channel), logger: events[0].logger)
+        _ = try await transaction.execute(Record(notifications: notifications, channel: notifier.channel), logger: events[0].logger)
         for (pending, notification) in zip(events, notifications) {
             let sent = Event(
                 metadata: EventMetadata(orderID: notification.orderID, causationID: notification.notificationID),
