@@ -124,6 +124,14 @@ add ""
 add "Plain librabbitmq, $RAW_MESSAGES persistent 200-byte messages, 200 in flight, quorum queue: **$raw_publish msg/s** publish with confirms, **$raw_consume msg/s** consume with acks. One order makes four publishes and three deliveries (OrderPlaced, InventoryReserved to two queues, NotificationSent)."
 add ""
 
+log "the machine's own speed"
+wakeup=$(perf bench sched pipe -l 50000 2>/dev/null | awk '/usecs\/op/ {printf "%.1f", $1}') || true
+disk=$(python3 bench/disk-pauses.py 5 "$STATE") || true
+add "## The machine"
+add ""
+add "What this machine's speed in the run rests on, measured before the system starts: a thread wake-up round trip between two processes, **${wakeup:-?} µs** (\`perf bench sched pipe\`; every hop of an event wakes threads); the disk, 8 KiB written and \`fdatasync\`ed in a loop for 5 s: $disk (every hop waits on a durable write)."
+add ""
+
 log "starting the system with $REPLICAS inventory replica(s)"
 fresh_system "$REPLICAS"
 

@@ -10,7 +10,7 @@
 #                                       promtool (Debian's prometheus) for the alert rules,
 #                                       HAProxy for the API replicas' balancer,
 #                                       schemathesis in .run/tools; kubectl must be on PATH)
-#   scripts/infra.sh install-bench-tools install what `make bench` needs besides the build (wrk)
+#   scripts/infra.sh install-bench-tools install what `make bench` needs besides the build (wrk, perf)
 #   scripts/infra.sh install-balancer   install HAProxy (make up API=2)
 #   scripts/infra.sh start [rabbitmq|postgres]
 #   scripts/infra.sh stop  [rabbitmq|postgres]     (stop with no server named stops a cluster too)
@@ -28,7 +28,7 @@ RUN="$ROOT/.run"
 PACKAGES=(rabbitmq-server postgresql librabbitmq-dev pkg-config curl)
 TEST_PACKAGES=(chromium chromium-driver python3-selenium docker-compose prometheus haproxy)
 BALANCER_PACKAGES=(haproxy)
-BENCH_PACKAGES=(wrk)
+BENCH_PACKAGES=(wrk linux-perf)
 
 RABBIT_BIN=/usr/lib/rabbitmq/bin
 AMQP_PORT="${RABBITMQ_PORT:-5672}"
