@@ -41,7 +41,7 @@ struct OrderRequest: Sendable, Hashable {
         guard !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
             throw Invalid(message: "'\(field)' must not contain control characters", field: field)
         }
-        guard !value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw Invalid(message: "'\(field)' must not be empty", field: field) }
+        guard !value.unicodeScalars.allSatisfy(\.properties.isWhitespace) else { throw Invalid(message: "'\(field)' must not be empty", field: field) }
         guard value.unicodeScalars.count <= 64 else { throw Invalid(message: "'\(field)' must be at most 64 characters", field: field) }
     }
 }

@@ -77,7 +77,9 @@ struct OrderRoutes: Sendable {
     }
 
     static func isJSON(_ contentType: String) -> Bool {
-        let mediaType = contentType.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
+        // Without Foundation's `trimmingCharacters`, which bridges through `NSString`: about
+        // 2 % of order-api's time per order.
+        let mediaType = contentType.prefix { $0 != ";" }.trimmingWhitespace().lowercased()
         return mediaType == "application/json" || (mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json"))
     }
 
@@ -180,5 +182,14 @@ struct OrderRoutes: Sendable {
 
     private static func event(_ order: Order) -> ByteBuffer {
         ServerSentEvent.encode("status", order)
+    }
+}
+
+extension Substring {
+    /// Without its leading and trailing whitespace.
+    fileprivate func trimmingWhitespace() -> Substring {
+        let start = firstIndex { !$0.isWhitespace } ?? endIndex
+        let end = lastIndex { !$0.isWhitespace }.map { index(after: $0) } ?? start
+        return self[start..<end]
     }
 }

@@ -70,6 +70,8 @@ struct OrderRequestTests {
         #expect(OrderRoutes.isJSON("application/json"))
         #expect(OrderRoutes.isJSON("application/json; charset=utf-8"))
         #expect(OrderRoutes.isJSON("Application/JSON"))
+        #expect(OrderRoutes.isJSON(" application/json\t; charset=utf-8"))
+        #expect(!OrderRoutes.isJSON("application/ json"))
         #expect(OrderRoutes.isJSON("application/vnd.orders+json"))
         #expect(!OrderRoutes.isJSON("text/plain"))
         #expect(!OrderRoutes.isJSON("application/x-www-form-urlencoded"))
