@@ -162,6 +162,25 @@ struct AMQPClientIntegrationTests {
         }
     }
 
+    @Test("a broker that falls silent is noticed after the heartbeat interval agreed with it, not the longer one the client proposed", .timeLimit(.minutes(1)))
+    func negotiatedHeartbeat() async throws {
+        // The broker offers 1 s to the connection made here (its default is 60 s); the client
+        // proposes 600 s, so the two agree on 1 s.
+        try Broker.rabbitmqctl("eval", "application:set_env(rabbit, heartbeat, 1).")
+        var configuration = try Broker.configuration("heartbeat-test")
+        configuration.heartbeat = 600
+        let connection: AMQPConnection
+        do {
+            defer { try? Broker.rabbitmqctl("eval", "application:set_env(rabbit, heartbeat, 60).") }
+            connection = try await AMQPConnection.connect(configuration)
+        }
+        // The broker stops without closing anything: the socket stays open and nothing comes.
+        let broker = try await Broker.processID()
+        kill(broker, SIGSTOP)
+        defer { kill(broker, SIGCONT) }
+        try await eventually(.seconds(10), "the client to give up on the silent broker (two agreed intervals, 2 s)") { !connection.isOpen }
+    }
+
     @Test("a channel error is typed with its reply code, and the connection keeps working")
     func channelError() async throws {
         let connection = try await Broker.connect()
