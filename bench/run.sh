@@ -75,11 +75,20 @@ closed_loop() {
   wrk -t2 -c"$1" -d"$2"s --timeout 30s -s bench/post-orders.lua "http://127.0.0.1:$API_PORT/orders" | tail -n 1
 }
 
+# The disk's stall while a run is under way (bench/io-stalls.py): `stall_begin`, the run,
+# `stall_end` (in the same shell, which waits for its child), then `stall` prints the
+# milliseconds in which everything waited on the disk, in all and the longest stretch ("? ?"
+# where the kernel has no pressure information).
+stall_begin() { python3 bench/io-stalls.py >"$STATE/io-stalls.out" & STALL_PID=$!; }
+stall_end() { kill -TERM "$STALL_PID" 2>/dev/null || true; wait "$STALL_PID" 2>/dev/null || true; }
+stall() { grep . "$STATE/io-stalls.out" 2>/dev/null || echo "? ?"; }
+
 # Load for the run's length (`open RATE` or `ingest CONNECTIONS`); waits up to DRAIN_SECONDS
 # for the orders to complete; prints offered/s (or "closed"), accepted, notified/s, p50, p95,
-# p99, incomplete, errors.
+# p99, incomplete, errors, and the disk's stall meanwhile (in all, the longest; ms).
 end_to_end() {
-  local mode=$1 amount=$2 from to result
+  local mode=$1 amount=$2 from to result stalled
+  stall_begin
   from=$(now)
   if [ "$mode" = open ]; then
     result=$("$BIN/order-load" open --url "http://127.0.0.1:$API_PORT" --rate "$amount" --duration "$SECONDS_PER_RUN")
@@ -89,9 +98,11 @@ end_to_end() {
   to=$(now)
   local deadline=$((SECONDS + DRAIN_SECONDS))
   while read -r total notified _ < <(completion "$from" "$to") && [ "$notified" -lt "$total" ] && [ $SECONDS -lt $deadline ]; do sleep 1; done
+  stall_end
+  stalled=$(stall)
   read -r total notified p50 p95 p99 per_second < <(completion "$from" "$to")
   read -r accepted errors < <(echo "$result" | json accepted errors)
-  echo "$accepted $per_second $p50 $p95 $p99 $((total - notified)) $errors"
+  echo "$accepted $per_second $p50 $p95 $p99 $((total - notified)) $errors $stalled"
 }
 
 COMMIT=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Sources || echo "+changes")
@@ -137,31 +148,34 @@ fresh_system "$REPLICAS"
 
 add "## Ingest: POST /orders, closed loop"
 add ""
-add "| connections | accepted/s | p50 ms | p95 ms | p99 ms | max ms | not 202 | errors |"
-add "|---:|---:|---:|---:|---:|---:|---:|---:|"
+add "| connections | accepted/s | p50 ms | p95 ms | p99 ms | max ms | not 202 | errors | disk stall ms, in all / longest |"
+add "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for connections in "${INGEST_LEVELS[@]}"; do
   log "ingest at $connections connections"
+  stall_begin
   result=$(closed_loop "$connections" "$SECONDS_PER_RUN")
+  stall_end
+  read -r stalled longest < <(stall)
   read -r rate p50 p95 p99 max errors < <(echo "$result" | json accepted_per_s p50_ms p95_ms p99_ms max_ms errors)
   other=$(echo "$result" | python3 -c "import json,sys; print(sum(json.load(sys.stdin)['not_accepted'].values()))")
-  add "$(printf '| %s | %.0f | %.1f | %.1f | %.1f | %.1f | %s | %s |' "$connections" "$rate" "$p50" "$p95" "$p99" "$max" "$other" "$errors")"
+  add "$(printf '| %s | %.0f | %.1f | %.1f | %.1f | %.1f | %s | %s | %s / %s |' "$connections" "$rate" "$p50" "$p95" "$p99" "$max" "$other" "$errors" "$stalled" "$longest")"
 done
 add ""
 
 add "## End to end: open loop, POST to notified ($REPLICAS inventory replica(s))"
 add ""
-add "| offered/s | accepted | notified/s | p50 ms | p95 ms | p99 ms | incomplete after ${DRAIN_SECONDS} s | errors |"
-add "|---:|---:|---:|---:|---:|---:|---:|---:|"
+add "| offered/s | accepted | notified/s | p50 ms | p95 ms | p99 ms | incomplete after ${DRAIN_SECONDS} s | errors | disk stall ms, in all / longest |"
+add "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for rate in "${RATES[@]}"; do
   log "end to end at $rate orders/s"
   fresh_system "$REPLICAS"  # no backlog of the run before
-  read -r accepted per_second p50 p95 p99 incomplete errors < <(end_to_end open "$rate")
-  add "| $rate | $accepted | $per_second | $p50 | $p95 | $p99 | $incomplete | $errors |"
+  read -r accepted per_second p50 p95 p99 incomplete errors stalled longest < <(end_to_end open "$rate")
+  add "| $rate | $accepted | $per_second | $p50 | $p95 | $p99 | $incomplete | $errors | $stalled / $longest |"
 done
 log "end to end at saturation"
 fresh_system "$REPLICAS"
-read -r accepted per_second p50 p95 p99 incomplete errors < <(end_to_end ingest "$SATURATION_CONNECTIONS")
-add "| saturation ($SATURATION_CONNECTIONS connections, closed loop) | $accepted | $per_second | $p50 | $p95 | $p99 | $incomplete | $errors |"
+read -r accepted per_second p50 p95 p99 incomplete errors stalled longest < <(end_to_end ingest "$SATURATION_CONNECTIONS")
+add "| saturation ($SATURATION_CONNECTIONS connections, closed loop) | $accepted | $per_second | $p50 | $p95 | $p99 | $incomplete | $errors | $stalled / $longest |"
 add ""
 
 # The drain of a backlog, with what it costs per order. The workers are stopped (SIGSTOP)
