@@ -42,19 +42,21 @@ enum Broker {
         return name
     }
 
+    /// What starts the broker and runs rabbitmqctl against it.
+    private static let infraScript = packageRoot.appending(path: "scripts/infra.sh")
+
     /// The operating system's process id of the broker scripts/infra.sh started.
     static func processID() async throws -> pid_t {
-        let outcome = try await runCommand(packageRoot.appending(path: "scripts/infra.sh").path, ["ctl", "eval", "os:getpid()."])
+        let outcome = try await runCommand(infraScript.path, ["ctl", "eval", "os:getpid()."])
         // rabbitmqctl prints the Erlang string, quotes included: "12345"
         return try #require(pid_t(outcome.output.trimmingCharacters(in: .whitespacesAndNewlines.union(["\""]))), "the broker's pid, from: \(outcome.output)")
     }
 
     /// rabbitmqctl against the broker scripts/infra.sh started.
     static func rabbitmqctl(_ arguments: String...) throws {
-        let script = URL(filePath: #filePath).deletingLastPathComponent().appending(path: "../../scripts/infra.sh").standardized
         let process = Process()
         process.executableURL = URL(filePath: "/bin/bash")
-        process.arguments = [script.path, "ctl"] + arguments
+        process.arguments = [infraScript.path, "ctl"] + arguments
         try process.run()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
