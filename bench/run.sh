@@ -7,6 +7,9 @@
 #               the load generator does not burn the shared cores on requests the system
 #               cannot take): orders reaching `notified` per second, POST-to-notified
 #               latency from the stored timestamps, orders not notified 30 s after the run
+#   the drain   a backlog's drain: CPU per order by process, commits and statements per order
+#   the account ingest at 64 connections beside the pipeline and alone: the cores each process
+#               held, and what 5,000 orders/s would take of the machine
 #   scaling     saturation with 1, 2 and 3 inventory replicas
 #   the limit   the broker's own publish-confirm and consume-ack rates (plain librabbitmq)
 #   memory      resident memory of each service at the end
@@ -83,6 +86,14 @@ stall_begin() { python3 bench/io-stalls.py >"$STATE/io-stalls.out" & STALL_PID=$
 stall_end() { kill -TERM "$STALL_PID" 2>/dev/null || true; wait "$STALL_PID" 2>/dev/null || true; }
 stall() { grep . "$STATE/io-stalls.out" 2>/dev/null || echo "? ?"; }
 
+# CPU by process between two snapshots (bench/cpu.py), and an ingest run's account of it.
+cpu_snapshot() { bench/cpu.py snapshot "$STATE"; }
+
+# What the pipeline finished in [from, to): orders reserved (or rejected) and notified.
+progress() {
+  echo "$(sql "select count(*) from inventory.reservations where created_at >= '$1' and created_at < '$2'") $(sql "select count(*) from order_api.orders where notified_at >= '$1' and notified_at < '$2'")"
+}
+
 # Load for the run's length (`open RATE` or `ingest CONNECTIONS`); waits up to DRAIN_SECONDS
 # for the orders to complete; prints offered/s (or "closed"), accepted, notified/s, p50, p95,
 # p99, incomplete, errors, and the disk's stall meanwhile (in all, the longest; ms).
@@ -153,8 +164,13 @@ add "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for connections in "${INGEST_LEVELS[@]}"; do
   log "ingest at $connections connections"
   stall_begin
+  from=$(now); started=$(date +%s.%N); cpu_before=$(cpu_snapshot)
   result=$(closed_loop "$connections" "$SECONDS_PER_RUN")
+  cpu_after=$(cpu_snapshot); finished=$(date +%s.%N); to=$(now)
   stall_end
+  if [ "$connections" = "$SATURATION_CONNECTIONS" ]; then
+    BESIDE=("$result" "$(bench/cpu.py account "$cpu_before" "$cpu_after")" "$started" "$finished" $(progress "$from" "$to"))
+  fi
   read -r stalled longest < <(stall)
   read -r rate p50 p95 p99 max errors < <(echo "$result" | json accepted_per_s p50_ms p95_ms p99_ms max_ms errors)
   other=$(echo "$result" | python3 -c "import json,sys; print(sum(json.load(sys.stdin)['not_accepted'].values()))")
@@ -179,12 +195,10 @@ add "| saturation ($SATURATION_CONNECTIONS connections, closed loop) | $accepted
 add ""
 
 # The drain of a backlog, with what it costs per order. The workers are stopped (SIGSTOP)
-# while closed-loop ingest fills their queue for the run's length and order-api relays it; then
-# they go on, and everything until the last order is notified is counted: CPU per process (from
-# /proc), the whole machine's CPU (/proc/stat), commits (pg_stat_database) and statements
-# (pg_stat_statements) in the benchmark's database.
-cpu_ticks() { local total=0 pid; for pid in "$@"; do total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0))); done; echo "$total"; }
-machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
+# while closed-loop ingest fills their queue for DRAIN_INGEST_SECONDS and order-api relays it
+# (that fill is the ingest alone, kept in ALONE for the account below); then they go on, and
+# everything until the last order is notified is counted: CPU per process (bench/cpu.py),
+# commits (pg_stat_database) and statements (pg_stat_statements) in the benchmark's database.
 pids_of() { cat "$STATE"/pids/"$1"-*.pid 2>/dev/null; }
 database_counts() {
   local statements
@@ -195,39 +209,62 @@ drain() {
   fresh_system "$REPLICAS"
   local workers; workers="$(pids_of inventory-worker) $(pids_of notification-worker)"
   kill -STOP $workers
-  local from; from=$(now)
-  closed_loop "$SATURATION_CONNECTIONS" "$DRAIN_INGEST_SECONDS" >/dev/null
-  local to; to=$(now)
+  local from to started finished before after result
+  from=$(now); started=$(date +%s.%N); before=$(cpu_snapshot)
+  result=$(closed_loop "$SATURATION_CONNECTIONS" "$DRAIN_INGEST_SECONDS")
+  after=$(cpu_snapshot); finished=$(date +%s.%N); to=$(now)
+  ALONE=("$result" "$(bench/cpu.py account "$before" "$after")" "$started" "$finished" 0 0)
   until [ "$(sql "select count(*) from order_api.outbox")" = 0 ]; do sleep 0.2; done
-  local api inventory notification postgres rabbit
-  api=$(pids_of order-api); inventory=$(pids_of inventory-worker); notification=$(pids_of notification-worker)
-  postgres=$(pgrep -u postgres -d ' ' postgres); rabbit=$(pgrep -d ' ' beam.smp)
-  local before=($(cpu_ticks $api) $(cpu_ticks $inventory) $(cpu_ticks $notification) $(cpu_ticks $postgres) $(cpu_ticks $rabbit) $(machine_ticks))
+  before=$(cpu_snapshot)
   local counts_before=($(database_counts))
-  local started; started=$(date +%s.%N)
+  started=$(date +%s.%N)
   kill -CONT $workers
   # Polled cheaply (a count, once a second): the poll's own CPU counts in the whole machine's.
   # The drain's length is read from the last order's notified_at, not from the poll.
   local deadline=$((SECONDS + 120)) total notified
   while [ "$(sql "select count(*) from order_api.orders where created_at >= '$from' and created_at < '$to' and notified_at is null")" != 0 ] \
     && [ $SECONDS -lt $deadline ]; do sleep 1; done
-  local finished; finished=$(sql "select extract(epoch from max(notified_at)) from order_api.orders where created_at >= '$from' and created_at < '$to'")
-  local elapsed; elapsed=$(python3 -c "print($finished - $started)")
-  postgres=$(pgrep -u postgres -d ' ' postgres)  # backends come and go; those alive now
-  local after=($(cpu_ticks $api) $(cpu_ticks $inventory) $(cpu_ticks $notification) $(cpu_ticks $postgres) $(cpu_ticks $rabbit) $(machine_ticks))
+  finished=$(sql "select extract(epoch from max(notified_at)) from order_api.orders where created_at >= '$from' and created_at < '$to'")
+  after=$(cpu_snapshot)
   local counts_after=($(database_counts))
   read -r total notified _ < <(completion "$from" "$to")
-  local tick_ms; tick_ms=$(python3 -c "import os; print(1000 / os.sysconf('SC_CLK_TCK'))")
-  python3 - "$total" "$notified" "$elapsed" "$tick_ms" "${before[@]}" "${after[@]}" "${counts_before[@]}" "${counts_after[@]}" <<'PY'
-import sys
-total, notified, elapsed, tick = int(sys.argv[1]), int(sys.argv[2]), max(float(sys.argv[3]), 0.001), float(sys.argv[4])
-before, after = [int(x) for x in sys.argv[5:11]], [int(x) for x in sys.argv[11:17]]
-commits = int(sys.argv[19]) - int(sys.argv[17])
-statements = "?" if "?" in (sys.argv[18], sys.argv[20]) else int(sys.argv[20]) - int(sys.argv[18])
-per = lambda i: (after[i] - before[i]) * tick / max(notified, 1)
-names = ["order-api", "inventory-worker", "notification-worker", "PostgreSQL", "RabbitMQ"]
-rate = notified / elapsed
-print(f"| {total} | {notified} | {rate:.0f} | {per(5):.2f} | " + " | ".join(f"{per(i):.2f}" for i in range(5)) + f" | {commits / max(notified, 1):.2f} | " + (f"{statements / max(notified, 1):.1f}" if statements != "?" else "?") + " |")
+  python3 - "$total" "$notified" "$started" "$finished" "$(bench/cpu.py account "$before" "$after")" "${counts_before[@]}" "${counts_after[@]}" <<'PY'
+import json, sys
+total, notified = int(sys.argv[1]), int(sys.argv[2])
+elapsed, used = max(float(sys.argv[4]) - float(sys.argv[3]), 0.001), json.loads(sys.argv[5])
+commits = int(sys.argv[8]) - int(sys.argv[6])
+statements = "?" if "?" in (sys.argv[7], sys.argv[9]) else f"{(int(sys.argv[9]) - int(sys.argv[7])) / max(notified, 1):.1f}"
+per = lambda group: used[group] / max(notified, 1)
+columns = ["machine", "order-api", "inventory-worker", "notification-worker", "PostgreSQL", "RabbitMQ"]
+print(f"| {total} | {notified} | {notified / elapsed:.0f} | " + " | ".join(f"{per(c):.2f}" for c in columns) + f" | {commits / max(notified, 1):.2f} | {statements} |")
+PY
+}
+
+# The ingest at SATURATION_CONNECTIONS beside the working pipeline (BESIDE, the ingest table's
+# run) and alone (ALONE, the drain's fill), each: wrk's result, the CPU account, its start and
+# end, and the orders reserved and notified meanwhile. Prints the table's two rows, then the
+# account of the ingest target (5,000 orders/s): what the ingest alone would take of the
+# machine at that rate, and what the pipeline took beside it.
+ingest_account() {
+  python3 - "$(nproc)" "${BESIDE[@]}" "${ALONE[@]}" <<'PY'
+import json, sys
+cores, runs = int(sys.argv[1]), [sys.argv[2:8], sys.argv[8:14]]
+columns = ["machine", "order-api", "inventory-worker", "notification-worker", "PostgreSQL", "RabbitMQ", "rest"]
+figures = []
+for name, (result, used, started, finished, reserved, notified) in zip(["workers running", "workers stopped"], runs):
+    result, used, seconds = json.loads(result), json.loads(used), float(finished) - float(started)
+    figures.append((result["accepted_per_s"], {c: used[c] / 1000 / seconds for c in columns}))
+    print(f"| {name} | {result['accepted_per_s']:.0f} | {result['p99_ms']:.1f} | {int(reserved) / seconds:.0f} | {int(notified) / seconds:.0f} | "
+          + " | ".join(f"{used[c] / 1000 / seconds:.2f}" for c in columns) + " |")
+(rate, beside), (alone_rate, alone) = figures
+cost = {c: alone[c] / alone_rate * 1000 for c in columns}  # ms per accepted order, the ingest alone
+need = 5000 * cost["machine"] / 1000
+pipeline = beside["machine"] - rate * cost["machine"] / 1000
+print()
+print(f"The ingest alone costs {cost['machine']:.3f} ms of the machine per accepted order (order-api {cost['order-api']:.3f}, "
+      f"PostgreSQL {cost['PostgreSQL']:.3f}, RabbitMQ {cost['RabbitMQ']:.3f}, the rest {cost['rest']:.3f}): 5,000 accepted orders/s "
+      f"would take {need:.2f} of the {cores} cores, leaving {cores - need:.2f} for the pipeline. Beside the ingest at {rate:.0f}/s the "
+      f"pipeline took {pipeline:.2f} cores (the whole machine's {beside['machine']:.2f} less what that ingest alone costs).")
 PY
 }
 
@@ -238,8 +275,20 @@ add "Workers stopped while closed-loop ingest ($SATURATION_CONNECTIONS connectio
 add ""
 add "| orders | notified | drained/s | CPU, whole machine | order-api | inventory-worker | notification-worker | PostgreSQL | RabbitMQ | commits per order | statements per order |"
 add "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-add "$(drain)"
+drain > "$STATE/drain.row"  # in this shell, so that ALONE stays set
+add "$(cat "$STATE/drain.row")"
 add ""
+
+if [ -n "${BESIDE+set}" ]; then
+  add "## Ingest beside the pipeline: where the machine goes"
+  add ""
+  add "Closed-loop ingest at $SATURATION_CONNECTIONS connections with the workers running (the ingest table's run) and stopped (the drain's backlog filling). Cores held on average over the run; the rest is the load generator, the kernel's own threads and the benchmark's polls."
+  add ""
+  add "| workers | accepted/s | p99 ms | reserved/s meanwhile | notified/s meanwhile | cores: whole machine | order-api | inventory-worker | notification-worker | PostgreSQL | RabbitMQ | the rest |"
+  add "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  while IFS= read -r line; do add "$line"; done < <(ingest_account)
+  add ""
+fi
 
 add "## Memory at the end (resident)"
 add ""
