@@ -38,4 +38,11 @@ public enum AMQPError: Error, Sendable, Hashable, CustomStringConvertible {
         if case .connectionClosed = self { return true }
         return false
     }
+
+    /// Whether the broker closed the channel because something the call names does not exist
+    /// (404 NOT_FOUND): an exchange deleted under a publisher, say.
+    public var isNotFound: Bool {
+        if case .channelClosed(code: 404, _, _) = self { return true }
+        return false
+    }
 }

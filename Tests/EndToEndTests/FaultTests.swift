@@ -64,6 +64,35 @@ extension PipelineTests {
         }
     }
 
+    @Test("exchanges deleted while the system runs: the publishers declare them and their bindings again, every order posted after is processed, and poison still reaches its DLQ")
+    func deletedExchanges() async throws {
+        try await pipeline.run()
+        try await inspector("discard", "--all", "--yes")
+        try await waitUntilSettled()
+        _ = try await waitUntilNotified(try await place(5, of: "Sushi"))
+
+        // Deleting an exchange drops its bindings too; no consumer is cancelled, so only a
+        // publisher that finds the exchange gone can put it back.
+        try await withBroker { broker in
+            try await broker.deleteExchange(Exchanges.orders)
+            try await broker.deleteExchange(Exchanges.inventory)
+        }
+        let deleted = ContinuousClock.now
+        let ids = try await place(20, of: "Sushi")
+        let orders = try await waitUntilNotified(ids, within: .seconds(30))
+        print("orders posted after their exchanges were deleted were notified \(ContinuousClock.now - deleted) after the deletion")
+        #expect(orders.allSatisfy { $0["status"] as? String == "reserved" })
+
+        // The dead-letter exchange alone: a consumer that dead-letters poison finds it gone.
+        try await withBroker { try await $0.deleteExchange(Exchanges.deadLetter) }
+        try await publish([(Data("poison after dlx was deleted".utf8), AMQPProperties(contentType: "text/plain"))], exchange: Exchanges.orders, routingKey: EventType.orderPlaced.routingKey)
+        let queue = Queues.deadLetter(of: Queues.orderEvents)
+        try await eventually(.seconds(30), "the poison in \(queue)") { try await deadLetters(in: queue).count == 1 }
+        try await inspector("discard", "--all", "--queue", queue, "--yes")
+        let exited = await pipeline.exited()
+        #expect(exited.isEmpty, "exited after the exchanges were deleted: \(exited)")
+    }
+
     @Test("a dead letter published with a per-message TTL outlives it in its DLQ, however often it is listed")
     func deadLetterDoesNotExpire() async throws {
         try await pipeline.run()

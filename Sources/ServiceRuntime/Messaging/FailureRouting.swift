@@ -48,6 +48,7 @@ struct FailureRouting: Sendable {
             try delivery.ack()
         } catch let publishError {
             logger.warning("could not republish a failed message; requeueing it", metadata: ["error": "\(publishError)"])
+            if let error = publishError as? AMQPError, error.isNotFound { await publishing.restoreTopology(after: error, logger: logger) }
             try? await Task.sleep(for: .seconds(1))
             try? delivery.nack(requeue: true)
             return nil

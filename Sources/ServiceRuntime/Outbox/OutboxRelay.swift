@@ -24,7 +24,9 @@ import Tracing
 ///
 /// An event the broker returns as unroutable (its queue was deleted, say) stays in the
 /// outbox, and its event type is held back (`HeldRoutes`) and tried again every few seconds,
-/// until a queue is bound again and the broker takes it. On graceful shutdown the relay
+/// until a queue is bound again and the broker takes it. An event whose exchange is gone (an
+/// operator deleted it, and its bindings with it) makes the relay declare the topology again
+/// and publish it anew. On graceful shutdown the relay
 /// publishes what waits in memory, then stops.
 public final class OutboxRelay: Service {
     private let database: PostgresClient
@@ -104,7 +106,8 @@ public final class OutboxRelay: Service {
 
     /// Publishes rows just committed and deletes those the broker confirmed. Rows the broker
     /// did not take for now (their connection was lost before the confirm, a broker node
-    /// died; or it nacked them, a quorum queue electing a new leader) are published again on
+    /// died; or it nacked them, a quorum queue electing a new leader; or their exchange was
+    /// gone, and the topology has been declared again) are published again on
     /// the connection there is then, after 0.5 s, 1 s and 2 s, rather than wait for the sweep.
     private func dispatch(_ rows: [Outbox.Stored]) async throws {
         let heldBack = Set(held.typesHeldBack())
@@ -208,7 +211,8 @@ public final class OutboxRelay: Service {
     }
 
     /// Publishes `rows` in order; returns the ids of those the broker confirmed, and the rows
-    /// it did not take for now: nacked, or their connection lost before the confirm.
+    /// it did not take for now: nacked, their connection lost before the confirm, or their
+    /// exchange gone (then the topology is declared again first).
     private func publish(_ rows: [Outbox.Stored], on connection: AMQPConnection) async throws -> (sent: [Int64], retryable: [Outbox.Stored]) {
         var spans: [any Span] = []
         defer { for span in spans { span.end() } }
@@ -236,6 +240,7 @@ public final class OutboxRelay: Service {
         var sent: [Int64] = []
         var retryable: [Outbox.Stored] = []
         var routes: [HeldRoutes.Outcome] = []
+        var missingExchange: AMQPError?
         for (stored, (message, outcome)) in zip(rows, zip(messages, outcomes)) {
             routes.append(HeldRoutes.Outcome(type: stored.row.type.rawValue, exchange: message.exchange, routingKey: message.routingKey, result: outcome))
             switch outcome {
@@ -246,6 +251,9 @@ public final class OutboxRelay: Service {
                 retryable.append(stored)
             case .failure(let error) where error.isConnectionLoss:
                 retryable.append(stored)
+            case .failure(let error) where error.isNotFound:
+                retryable.append(stored)
+                missingExchange = error
             case .failure(let error):
                 if case .unroutable = error { continue }
                 logger.warning("the broker did not take an outbox event; it stays for a later sweep", metadata: [
@@ -254,8 +262,9 @@ public final class OutboxRelay: Service {
             }
         }
         held.update(after: routes)
+        if let missingExchange { await broker.restoreTopology(after: missingExchange, logger: logger) }
         if let first = retryable.first {
-            logger.warning("the broker did not take some outbox events for now (nacked, or the connection lost); they are tried again", metadata: [
+            logger.warning("the broker did not take some outbox events for now (nacked, the connection lost, or their exchange gone); they are tried again", metadata: [
                 "events": "\(retryable.count)", "first_event_id": "\(first.row.eventID.lowercasedText)",
             ])
         }
