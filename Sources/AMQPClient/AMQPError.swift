@@ -39,6 +39,12 @@ public enum AMQPError: Error, Sendable, Hashable, CustomStringConvertible {
         return false
     }
 
+    /// Whether the broker returned a `mandatory` message that reached no queue.
+    public var isUnroutable: Bool {
+        if case .unroutable = self { return true }
+        return false
+    }
+
     /// Whether the broker closed the channel because something the call names does not exist
     /// (404 NOT_FOUND): an exchange deleted under a publisher, say.
     public var isNotFound: Bool {

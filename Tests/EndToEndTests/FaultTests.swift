@@ -93,6 +93,37 @@ extension PipelineTests {
         #expect(exited.isEmpty, "exited after the exchanges were deleted: \(exited)")
     }
 
+    @Test("a dead-letter queue deleted while the system runs: the next poison brings it back and lands in it")
+    func deletedDeadLetterQueue() async throws {
+        try await pipeline.run()
+        let queue = Queues.deadLetter(of: Queues.orderEvents)
+        _ = try await withBroker { try await $0.deleteQueue(queue) }
+        try await publish([(Data("poison after its DLQ was deleted".utf8), AMQPProperties(contentType: "text/plain"))], exchange: Exchanges.orders, routingKey: EventType.orderPlaced.routingKey)
+        try await eventually(.seconds(30), "\(queue) declared again, with the poison in it") {
+            (try? await withBroker { try await $0.inspectQueue(queue).messageCount }) == 1
+        }
+        #expect(try await deadLetters(in: queue).first?["reason"] as? String == "poison")
+        try await inspector("discard", "--all", "--queue", queue, "--yes")
+    }
+
+    @Test("retry queues deleted while the system runs: the next retry brings them back, and a failing notification still takes its delayed attempts to the DLQ")
+    func deletedRetryQueues() async throws {
+        try await pipeline.run(notificationSettings: ["FAULT_FAILURE_RATE": "1", "MAX_ATTEMPTS": "3", "RETRY_DELAYS": Pipeline.fastRetryDelays])
+        try await inspector("discard", "--all", "--yes")
+        try await withBroker { broker in
+            for delay in [Duration.milliseconds(200), .milliseconds(400)] {
+                _ = try await broker.deleteQueue(Queues.retry(of: Queues.inventoryEvents, delay: delay))
+            }
+        }
+        let id = try await place("Burger")
+        let queue = Queues.deadLetter(of: Queues.inventoryEvents)
+        try await eventually(.seconds(30), "the InventoryReserved to be dead-lettered") { try await deadLetter(in: queue, orderID: id) != nil }
+        let letter = try #require(try await deadLetter(in: queue, orderID: id))
+        #expect(letter["reason"] as? String == "retries_exhausted")
+        #expect(letter["attempts"] as? Int == 3)
+        try await inspector("discard", "--all", "--yes")
+    }
+
     @Test("a dead letter published with a per-message TTL outlives it in its DLQ, however often it is listed")
     func deadLetterDoesNotExpire() async throws {
         try await pipeline.run()

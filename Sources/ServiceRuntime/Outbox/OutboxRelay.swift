@@ -255,7 +255,7 @@ public final class OutboxRelay: Service {
                 retryable.append(stored)
                 missingExchange = error
             case .failure(let error):
-                if case .unroutable = error { continue }
+                if error.isUnroutable { continue }
                 logger.warning("the broker did not take an outbox event; it stays for a later sweep", metadata: [
                     "event_id": "\(message.properties.messageID ?? "")", "error": "\(error)",
                 ])
