@@ -28,6 +28,21 @@ extension PipelineTests {
         try await deadLetters(in: queue).first { $0["order_id"] as? String == orderID }
     }
 
+    /// Every notification fails, and is retried twice, quickly, before it is dead-lettered.
+    static let failingNotifications = ["FAULT_FAILURE_RATE": "1", "MAX_ATTEMPTS": "3", "RETRY_DELAYS": Pipeline.fastRetryDelays]
+
+    /// Places an order under `failingNotifications`; returns its id and its dead letter, which
+    /// must have taken its three attempts.
+    func placeUntilRetriesExhausted() async throws -> (id: String, letter: [String: Any]) {
+        let id = try await place("Burger")
+        let queue = Queues.deadLetter(of: Queues.inventoryEvents)
+        try await eventually(.seconds(30), "the InventoryReserved to be dead-lettered") { try await deadLetter(in: queue, orderID: id) != nil }
+        let letter = try #require(try await deadLetter(in: queue, orderID: id))
+        #expect(letter["reason"] as? String == "retries_exhausted")
+        #expect(letter["attempts"] as? Int == 3)
+        return (id, letter)
+    }
+
     func history(_ order: [String: Any]) -> [String] {
         (order["history"] as? [[String: Any]] ?? []).compactMap { $0["status"] as? String }
     }
@@ -108,14 +123,10 @@ extension PipelineTests {
 
     @Test("a notification failing every time is dead-lettered after MAX_ATTEMPTS with its headers; replayed without the fault, it is sent once")
     func retriesExhaustedAndReplayed() async throws {
-        try await pipeline.run(notificationSettings: ["FAULT_FAILURE_RATE": "1", "MAX_ATTEMPTS": "3", "RETRY_DELAYS": Pipeline.fastRetryDelays])
+        try await pipeline.run(notificationSettings: Self.failingNotifications)
         try await inspector("discard", "--all", "--yes")
-        let id = try await place("Burger")
+        let (id, letter) = try await placeUntilRetriesExhausted()
         let queue = Queues.deadLetter(of: Queues.inventoryEvents)
-        try await eventually(.seconds(30), "the InventoryReserved to be dead-lettered") { try await deadLetter(in: queue, orderID: id) != nil }
-        let letter = try #require(try await deadLetter(in: queue, orderID: id))
-        #expect(letter["reason"] as? String == "retries_exhausted")
-        #expect(letter["attempts"] as? Int == 3)
         #expect(letter["failed_by"] as? String == "notification-worker")
         #expect((letter["error"] as? String)?.contains("injected failure") == true)
         #expect(letter["first_failure"] is String)

@@ -108,19 +108,14 @@ extension PipelineTests {
 
     @Test("retry queues deleted while the system runs: the next retry brings them back, and a failing notification still takes its delayed attempts to the DLQ")
     func deletedRetryQueues() async throws {
-        try await pipeline.run(notificationSettings: ["FAULT_FAILURE_RATE": "1", "MAX_ATTEMPTS": "3", "RETRY_DELAYS": Pipeline.fastRetryDelays])
+        try await pipeline.run(notificationSettings: Self.failingNotifications)
         try await inspector("discard", "--all", "--yes")
         try await withBroker { broker in
-            for delay in [Duration.milliseconds(200), .milliseconds(400)] {
+            for delay in try Pipeline.fastRetries() {
                 _ = try await broker.deleteQueue(Queues.retry(of: Queues.inventoryEvents, delay: delay))
             }
         }
-        let id = try await place("Burger")
-        let queue = Queues.deadLetter(of: Queues.inventoryEvents)
-        try await eventually(.seconds(30), "the InventoryReserved to be dead-lettered") { try await deadLetter(in: queue, orderID: id) != nil }
-        let letter = try #require(try await deadLetter(in: queue, orderID: id))
-        #expect(letter["reason"] as? String == "retries_exhausted")
-        #expect(letter["attempts"] as? Int == 3)
+        _ = try await placeUntilRetriesExhausted()
         try await inspector("discard", "--all", "--yes")
     }
 

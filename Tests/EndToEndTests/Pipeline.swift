@@ -32,6 +32,11 @@ actor Pipeline {
     /// Retry delays for tests that go through the retry queues quickly.
     static let fastRetryDelays = "200ms,400ms"
 
+    /// `fastRetryDelays`, read as the services read `RETRY_DELAYS`.
+    static func fastRetries() throws -> [Duration] {
+        try EnvironmentVariables(["RETRY_DELAYS": fastRetryDelays]).durations("RETRY_DELAYS", default: [])
+    }
+
     static func port(_ service: Service, replica: Int) -> Int {
         switch service {
         case .orderAPI: 18101
@@ -171,8 +176,7 @@ actor Pipeline {
         }
         let nodes = try brokerURL.split(separator: ",").map { try AMQPConfiguration(url: String($0), connectionName: "e2e-reset") }
         let connection = try await AMQPConnection.connect(toFirstOf: nodes)
-        let fastRetries = try EnvironmentVariables(["RETRY_DELAYS": Self.fastRetryDelays]).durations("RETRY_DELAYS", default: [])
-        for queue in Set((Topology().queues + Topology(retryDelays: fastRetries).queues).map(\.name)) {
+        for queue in Set((Topology().queues + Topology(retryDelays: try Self.fastRetries()).queues).map(\.name)) {
             try await connection.deleteQueue(queue)
         }
         await connection.close()
