@@ -14,6 +14,7 @@ backends are pooled, so few do).
 import glob
 import json
 import os
+import pwd
 import sys
 
 SERVICES = ["order-api", "inventory-worker", "notification-worker"]
@@ -54,9 +55,8 @@ def snapshot(state):
             with open(pidfile) as file:
                 pids[service].append(file.read().strip())
     try:
-        import pwd
         postgres = pwd.getpwnam("postgres").pw_uid
-    except (ImportError, KeyError):
+    except KeyError:  # no such user: every process named postgres
         postgres = None
     pids["PostgreSQL"] = processes(postgres, "postgres")
     pids["RabbitMQ"] = processes(None, "beam.smp")

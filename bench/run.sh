@@ -86,8 +86,19 @@ stall_begin() { python3 bench/io-stalls.py >"$STATE/io-stalls.out" & STALL_PID=$
 stall_end() { kill -TERM "$STALL_PID" 2>/dev/null || true; wait "$STALL_PID" 2>/dev/null || true; }
 stall() { grep . "$STATE/io-stalls.out" 2>/dev/null || echo "? ?"; }
 
-# CPU by process between two snapshots (bench/cpu.py), and an ingest run's account of it.
+# CPU by process between two snapshots (bench/cpu.py).
 cpu_snapshot() { bench/cpu.py snapshot "$STATE"; }
+
+# closed_loop with what it cost: sets ACCOUNTED to wrk's result, the CPU account, its start and
+# end (seconds since the epoch), and ACCOUNTED_FROM and ACCOUNTED_TO to its window as the
+# database's timestamps. Called in this shell, not a subshell, so that they stay set.
+accounted_closed_loop() {
+  local started before result
+  ACCOUNTED_FROM=$(now); started=$(date +%s.%N); before=$(cpu_snapshot)
+  result=$(closed_loop "$1" "$2")
+  ACCOUNTED=("$result" "$(bench/cpu.py account "$before" "$(cpu_snapshot)")" "$started" "$(date +%s.%N)")
+  ACCOUNTED_TO=$(now)
+}
 
 # What the pipeline finished in [from, to): orders reserved (or rejected) and notified.
 progress() {
@@ -164,12 +175,11 @@ add "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for connections in "${INGEST_LEVELS[@]}"; do
   log "ingest at $connections connections"
   stall_begin
-  from=$(now); started=$(date +%s.%N); cpu_before=$(cpu_snapshot)
-  result=$(closed_loop "$connections" "$SECONDS_PER_RUN")
-  cpu_after=$(cpu_snapshot); finished=$(date +%s.%N); to=$(now)
+  accounted_closed_loop "$connections" "$SECONDS_PER_RUN"
   stall_end
+  result=${ACCOUNTED[0]}
   if [ "$connections" = "$SATURATION_CONNECTIONS" ]; then
-    BESIDE=("$result" "$(bench/cpu.py account "$cpu_before" "$cpu_after")" "$started" "$finished" $(progress "$from" "$to"))
+    BESIDE=("${ACCOUNTED[@]}" $(progress "$ACCOUNTED_FROM" "$ACCOUNTED_TO"))
   fi
   read -r stalled longest < <(stall)
   read -r rate p50 p95 p99 max errors < <(echo "$result" | json accepted_per_s p50_ms p95_ms p99_ms max_ms errors)
@@ -209,11 +219,9 @@ drain() {
   fresh_system "$REPLICAS"
   local workers; workers="$(pids_of inventory-worker) $(pids_of notification-worker)"
   kill -STOP $workers
-  local from to started finished before after result
-  from=$(now); started=$(date +%s.%N); before=$(cpu_snapshot)
-  result=$(closed_loop "$SATURATION_CONNECTIONS" "$DRAIN_INGEST_SECONDS")
-  after=$(cpu_snapshot); finished=$(date +%s.%N); to=$(now)
-  ALONE=("$result" "$(bench/cpu.py account "$before" "$after")" "$started" "$finished" 0 0)
+  accounted_closed_loop "$SATURATION_CONNECTIONS" "$DRAIN_INGEST_SECONDS"
+  ALONE=("${ACCOUNTED[@]}" 0 0)
+  local from=$ACCOUNTED_FROM to=$ACCOUNTED_TO started finished before after
   until [ "$(sql "select count(*) from order_api.outbox")" = 0 ]; do sleep 0.2; done
   before=$(cpu_snapshot)
   local counts_before=($(database_counts))
