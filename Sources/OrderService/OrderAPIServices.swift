@@ -23,7 +23,7 @@ public enum OrderAPIServices {
             OutboxRelay(resources: resources, timeToLive: orderTTL.map { [.orderPlaced: $0] } ?? [:]),
             RetentionService(database: database, retention: settings.retention, logger: logger, alsoPruning: [OrderStore.idempotencyKeys]),
             changes,
-            EventConsumer(queue: Queues.orderStatus, handler: StatusProjection(store: store), resources: resources),
+            EventConsumer(queue: Queues.orderStatus, handler: StatusProjection(store: store, deadLetters: DeadLetterCopies(resources: resources)), resources: resources),
             resources.httpServer(router),
         ]
     }

@@ -10,11 +10,14 @@ import ServiceRuntime
 /// the consumer's processed events) and monotonically (through `OrderStatus`).
 struct StatusProjection: EventHandler {
     let store: OrderStore
+    /// `order-status` takes `order-events-dlq`'s dead letters too: they must reach that queue.
+    let deadLetters: DeadLetterCopies
     /// From an order's POST to its notification, counted once per order when the projection
     /// marks it notified: the pipeline's end-to-end latency, and its completions per second.
     let completion = Timer(label: "order_completion_seconds")
 
     func handle(_ events: [PendingEvent], transaction: PostgresConnection, outbox: PendingOutbox) async throws {
+        try await deadLetters.keep(events.map(\.delivery), logger: events[0].logger)
         let changes = try events.compactMap(Self.change(for:))
         guard !changes.isEmpty else { return }
         let completions = try await store.apply(changes, on: transaction, logger: events[0].logger)

@@ -106,6 +106,26 @@ extension PipelineTests {
         try await inspector("discard", "--all", "--queue", queue, "--yes")
     }
 
+    @Test("an order expired while order-events-dlq is deleted: order-api, which gets the broker's dead letter too, puts a copy in the queue, declared again, and a replay of it reserves the order")
+    func expiredWhileDeadLetterQueueDeleted() async throws {
+        try await pipeline.run(inventoryReplicas: 0, apiSettings: ["ORDER_TTL": "1s"])
+        let queue = Queues.deadLetter(of: Queues.orderEvents)
+        _ = try await withBroker { try await $0.deleteQueue(queue) }
+        let id = try await place("Sushi", quantity: 2)
+        try await eventually(.seconds(30), "the order to expire") { try await order(id)["status"] as? String == "expired" }
+        // The order moved in the transaction that put the copy: it is there by now, alone.
+        let letters = try await deadLetters(in: queue)
+        #expect(letters.count == 1)
+        let letter = try #require(letters.first { $0["order_id"] as? String == id })
+        #expect(letter["reason"] as? String == "expired")
+
+        try await pipeline.run(apiSettings: ["ORDER_TTL": "1s"])
+        try await waitUntilSettled()
+        let replayed = try await inspector("replay", "--event-id", try #require(letter["event_id"] as? String))
+        #expect(replayed.output.contains("\(queue): replayed 1 of 1"))
+        #expect(try await waitUntilNotified([id]).first?["status"] as? String == "reserved")
+    }
+
     @Test("retry queues deleted while the system runs: the next retry brings them back, and a failing notification still takes its delayed attempts to the DLQ")
     func deletedRetryQueues() async throws {
         try await pipeline.run(notificationSettings: Self.failingNotifications)

@@ -40,7 +40,11 @@ struct FailureRouting: Sendable {
         case .retry: (Exchanges.retry, topology.retryQueue(of: queue, afterAttempt: headers.failedAttempts))
         case .deadLetter: (Exchanges.deadLetter, Queues.deadLetter(of: queue))
         }
-        if case .deadLetter = destination { await declareDeadLetterQueueIfGone(logger: logger) }
+        if case .deadLetter = destination {
+            // Dead letters are rare: each first asks for its queue. Whatever else the question
+            // meets, the publish that follows meets and reports.
+            _ = try? await publishing.declareDeadLetterQueueIfGone(routingKey, limit: republishLimit, logger: logger)
+        }
         do {
             let (body, properties) = (delivery.body, properties)
             try await withTimeout(republishLimit) { [publishing] in
@@ -64,19 +68,5 @@ struct FailureRouting: Sendable {
             logger.error("dead-lettered a message", metadata: ["queue": "\(queue)", "reason": "\(reason.rawValue)", "error": "\(error)", "attempt": "\(headers.failedAttempts)"])
         }
         return destination
-    }
-
-    /// `mandatory` does not show that a dead-letter queue is gone where another queue is bound
-    /// to its key (`order-status` takes `order-events-dlq`'s copies too): the dead letter would
-    /// reach that queue alone. So a dead letter, which is rare, first asks for its queue.
-    private func declareDeadLetterQueueIfGone(logger: Logger) async {
-        let deadLetterQueue = Queues.deadLetter(of: queue)
-        do {
-            _ = try await withTimeout(republishLimit) { [publishing] in try await publishing.connection().inspectQueue(deadLetterQueue) }
-        } catch let error as AMQPError where error.isNotFound {
-            await publishing.restoreTopology(after: error, logger: logger)
-        } catch {
-            // The publish that follows meets and reports whatever this met.
-        }
     }
 }

@@ -15,4 +15,17 @@ extension ReconnectingConnection {
             logger.error("cannot declare the topology again; what waits to be published is tried again later", metadata: ["error": "\(error)"])
         }
     }
+
+    /// Asks for a dead-letter queue, which `mandatory` cannot show gone where another queue is
+    /// bound to its key (`order-status` takes `order-events-dlq`'s copies too); where it is
+    /// gone, declares the topology again. True when it was gone. Throws what else the question met.
+    func declareDeadLetterQueueIfGone(_ queue: String, limit: Duration, logger: Logger) async throws -> Bool {
+        do {
+            _ = try await withTimeout(limit) { try await self.connection().inspectQueue(queue) }
+            return false
+        } catch let error as AMQPError where error.isNotFound {
+            await restoreTopology(after: error, logger: logger)
+            return true
+        }
+    }
 }
