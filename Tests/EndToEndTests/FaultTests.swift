@@ -1,5 +1,6 @@
 import AMQPClient
 import Foundation
+import Logging
 import OrderEvents
 import PostgresNIO
 import TestSupport
@@ -251,6 +252,58 @@ extension PipelineTests {
         let exited = await pipeline.exited()
         #expect(exited.isEmpty, "exited: \(exited)")
         try await pipeline.run()  // the usual settings again
+    }
+
+    @Test("the database read-only for 10 s while a worker holds a backlog (a standby behind the address, a managed database whose disk is full): the worker pauses without spending attempts, and every order is reserved after it, none failed", .timeLimit(.minutes(3)))
+    func readOnlyDatabase() async throws {
+        // Three attempts a second apart: a read-only database that cost attempts would fail
+        // the orders long before it is writable again.
+        try await pipeline.run(inventorySettings: ["RETRY_DELAYS": "1s", "MAX_ATTEMPTS": "3"])
+        try await waitUntilSettled()
+        _ = try await waitUntilNotified(try await place(10, of: "Burger"))  // the consumer leaves its cautious start
+        try await inspector("discard", "--all", "--yes")
+        let before = try await stock("Burger")
+        await pipeline.signal(.inventory, replica: 1, SIGSTOP)
+        let ids = try await place(30, of: "Burger")
+        try await eventually(.seconds(30), "the 30 OrderPlaced to leave the outbox for the stopped worker") {
+            PipelineTests.sample("outbox_backlog", in: try await PipelineTests.metrics(.orderAPI)) == 0
+        }
+        try await Self.setDatabaseReadOnly(true)
+        do {
+            await pipeline.signal(.inventory, replica: 1, SIGCONT)
+            try await Task.sleep(for: .seconds(10))  // read-only well beyond what three attempts take
+            let problem = try await readiness("http://127.0.0.1:\(Pipeline.port(.inventory, replica: 1))").problems["consumer:\(Queues.orderEvents)"]
+            #expect(problem?.contains("paused") == true, "inventory-worker's /ready names no pause: \(String(describing: problem))")
+        } catch {
+            try await Self.setDatabaseReadOnly(false)
+            throw error
+        }
+        try await Self.setDatabaseReadOnly(false)
+
+        let orders = try await waitUntilNotified(ids)
+        #expect(orders.allSatisfy { $0["status"] as? String == "reserved" })
+        #expect(try await stock("Burger").reserved == before.reserved + 30, "each order reserved once")
+        #expect(try await deadLetters(in: Queues.deadLetter(of: Queues.orderEvents)).isEmpty)
+        try await pipeline.run()  // the usual settings again
+    }
+
+    /// Makes the test database read-only, as a standby or an operator's
+    /// `default_transaction_read_only` does, or writable again. A session takes the setting
+    /// when it starts, so the services' sessions are ended and their pools open new ones.
+    static func setDatabaseReadOnly(_ readOnly: Bool) async throws {
+        try await Pipeline.withDatabase { client in
+            try await client.withConnection { connection in
+                let logger = Logger(label: "read-only")
+                let setting = readOnly ? "set default_transaction_read_only = on" : "reset default_transaction_read_only"
+                for statement in [
+                    "set session characteristics as transaction read write",
+                    "alter database orders_test \(setting)",
+                    "select pg_terminate_backend(pid) from pg_stat_activity where datname = 'orders_test' and pid <> pg_backend_pid()",
+                ] {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+            }
+        }
     }
 
     @Test("a 20-second broker memory alarm under load: order-api takes orders through it, a SIGTERM during it exits in time, and afterwards every order is reserved once", .timeLimit(.minutes(4)))

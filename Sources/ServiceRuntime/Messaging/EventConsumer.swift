@@ -17,9 +17,9 @@ import Tracing
 /// - any other failure (the database is down, say) sends it to a retry queue of the broker,
 ///   whose TTL brings it back after the next delay, with the attempts counted in
 ///   `x-attempts`; after `MAX_ATTEMPTS` it goes to the dead-letter queue instead;
-/// - but while the database itself is unreachable, nothing is the message's fault: the
-///   consumer pauses (`DatabaseAvailability`), its deliveries wait without losing an attempt,
-///   and they are handled again once the database answers.
+/// - but while the database itself is unreachable or read-only, nothing is the message's
+///   fault: the consumer pauses (`DatabaseAvailability`), its deliveries wait without losing
+///   an attempt, and they are handled again once the database takes writes.
 ///
 /// Nothing waits for ever: a transaction is abandoned after `transactionLimit` and a
 /// republish after `republishLimit`, and a consumer that holds deliveries without settling

@@ -3,11 +3,12 @@ import Logging
 import PostgresNIO
 import Synchronization
 
-/// Whether the database that every event needs is there, as a consumer sees it. When a
-/// transaction fails, the consumer asks (`isDown`, one `select 1`); while the database is
-/// away, deliveries wait in `waitUntilBack` instead of failing, so an outage costs no message
-/// an attempt, and new deliveries wait there before they start. One probe, with backoff,
-/// tells them all when it is back. `/ready` shows the pause under `part`.
+/// Whether the database that every event needs takes its writes, as a consumer sees it. When
+/// a transaction fails, the consumer asks (`isDown`, one query: does the database answer, and
+/// is it writable, not a standby nor read-only); while it is not, deliveries wait in
+/// `waitUntilBack` instead of failing, so an outage costs no message an attempt, and new
+/// deliveries wait there before they start. One probe, with backoff, tells them all when it
+/// takes writes again. `/ready` shows the pause under `part`.
 final class DatabaseAvailability: Sendable {
     private struct State {
         var down = false
@@ -30,10 +31,11 @@ final class DatabaseAvailability: Sendable {
     /// Whether the consumer is paused for the database now.
     var isPaused: Bool { state.withLock { $0.down } }
 
-    /// Asks the database; when it does not answer, the pause starts (if it had not).
+    /// Asks the database; when it does not answer or takes no writes, the pause starts (if it
+    /// had not).
     func isDown() async -> Bool {
         if isPaused { return true }
-        guard await !database.isReachable() else { return false }
+        guard await !database.takesWrites() else { return false }
         let starts = state.withLock { state -> Bool in
             guard !state.down else { return false }
             state.down = true
@@ -41,14 +43,14 @@ final class DatabaseAvailability: Sendable {
             return true
         }
         if starts {
-            logger.warning("the database is unreachable: consuming is paused until it answers again", metadata: ["part": "\(part)"])
-            health.report(part, ServiceHealth.Condition("paused: the database is unreachable; deliveries wait, and no attempt is counted against them", makesUnready: false))
+            logger.warning("the database is unreachable or read-only: consuming is paused until it takes writes again", metadata: ["part": "\(part)"])
+            health.report(part, ServiceHealth.Condition("paused: the database is unreachable or read-only; deliveries wait, and no attempt is counted against them", makesUnready: false))
             Task { await probeUntilBack() }
         }
         return true
     }
 
-    /// Returns once the database answers again (at once when it is not known to be away), or
+    /// Returns once the database takes writes again (at once when the consumer is not paused), or
     /// when the task is cancelled.
     func waitUntilBack() async {
         while isPaused, !Task.isCancelled {
@@ -59,7 +61,7 @@ final class DatabaseAvailability: Sendable {
     private func probeUntilBack() async {
         let backoff = Backoff(initial: .milliseconds(250), maximum: .seconds(2))
         var attempt = 0
-        while await !database.isReachable() {
+        while await !database.takesWrites() {
             try? await Task.sleep(for: backoff.delay(forAttempt: attempt))
             attempt += 1
         }
@@ -68,6 +70,6 @@ final class DatabaseAvailability: Sendable {
             return state.since
         }
         health.report(part, nil)
-        logger.info("the database answers again: consuming resumes", metadata: ["part": "\(part)", "paused_for": "\(ContinuousClock.now - since)"])
+        logger.info("the database takes writes again: consuming resumes", metadata: ["part": "\(part)", "paused_for": "\(ContinuousClock.now - since)"])
     }
 }
