@@ -71,6 +71,7 @@ struct ClusterTests {
     func boardAcrossReplicas() async throws {
         try await Cluster.infra("cluster", "start", "\(Cluster.ports.count)")
         try await Self.pipeline.run(inventoryReplicas: Self.inventoryReplicas)
+        try await Self.balancerServesEveryReplica()
         let (first, second) = ("http://127.0.0.1:\(Self.pipeline.apiPorts[0])", "http://127.0.0.1:\(Self.pipeline.apiPorts[1])")
         let placed = try await HTTP.post("\(second)/orders", body: #"{"user_id":"cluster-board","item":"Sushi"}"#)
         let id = try #require(placed.string("order_id"))
@@ -106,6 +107,16 @@ struct ClusterTests {
         let error: String?
     }
 
+    /// Returns once the balancer sends requests to every order-api replica: its health checks
+    /// find a replica that has just started only after a moment.
+    static func balancerServesEveryReplica() async throws {
+        try await eventually(.seconds(30), "the balancer to send requests to every order-api replica") {
+            var servers = Set<String>()
+            for _ in 0..<6 { servers.formUnion(try await HTTP.get("\(api)/health").headers["X-Served-By"]) }
+            return servers.count == pipeline.apiPorts.count
+        }
+    }
+
     /// Posts orders of one user through the balancer at `rate` for `duration`, and strikes
     /// `fault` a third of the way in. Every node runs when it starts (whatever an earlier test left).
     static func underLoad(
@@ -113,11 +124,7 @@ struct ClusterTests {
     ) async throws -> LoadOutcome {
         try await Cluster.infra("cluster", "start", "\(Cluster.ports.count)")
         try await pipeline.run(inventoryReplicas: inventoryReplicas)
-        try await eventually(.seconds(30), "the balancer to send requests to both order-api replicas") {
-            var servers = Set<String>()
-            for _ in 0..<6 { servers.formUnion(try await HTTP.get("\(api)/health").headers["X-Served-By"]) }
-            return servers.count == pipeline.apiPorts.count
-        }
+        try await balancerServesEveryReplica()
         let user = "cluster-\(name)-\(UUID().uuidString.prefix(8))"
         let item = ["Burger", "Pizza", "Salad", "Taco"][abs(name.hashValue) % 4]
         try await settled()
