@@ -58,9 +58,10 @@ public struct ServiceResources: Sendable {
 
 extension ServiceResources {
     /// A router with what every service's HTTP server has: JSON errors, request metrics, and
-    /// `/health`, `/ready` and `/metrics`.
+    /// `/health`, `/ready` and `/metrics`; each response of a known length sent in one write.
     public func makeRouter() -> Router<BasicRequestContext> {
         let router = Router()
+        router.add(middleware: SingleWriteResponses())
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: JSONErrorMiddleware())
         OperationalRoutes(resources: self).add(to: router)
