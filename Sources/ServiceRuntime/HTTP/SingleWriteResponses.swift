@@ -1,4 +1,4 @@
-public import Hummingbird
+import Hummingbird
 import NIOCore
 
 /// Sends a response whose body has a known length in one write again. Hummingbird writes a
