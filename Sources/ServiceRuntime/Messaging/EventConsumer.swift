@@ -154,11 +154,7 @@ public final class EventConsumer: Service {
         logger.warning("the broker ended the consumer; declaring the topology again and resuming", metadata: [
             "queue": "\(queue)", "error": "\(error)", "attempt": "\(attempt)", "retry_in": "\(delay)",
         ])
-        do {
-            try await broker.redeclare()
-        } catch {
-            logger.error("cannot declare the topology again; retrying", metadata: ["queue": "\(queue)", "error": "\(error)"])
-        }
+        await broker.declareTopologyAgain(logger: logger)
         try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
     }
 

@@ -9,10 +9,16 @@ extension ReconnectingConnection {
     /// queue, so no consumer would notice; the publisher is the one that finds out.
     func restoreTopology(after error: AMQPError, logger: Logger) async {
         logger.warning("what this service publishes to is gone; declaring the topology again", metadata: ["error": "\(error)"])
+        await declareTopologyAgain(logger: logger)
+    }
+
+    /// Declares every exchange, queue and binding again, for at most 10 s; logs a failure,
+    /// which the caller outlives: it tries again at its next refusal.
+    func declareTopologyAgain(logger: Logger) async {
         do {
             try await withTimeout(.seconds(10)) { try await self.redeclare() }
         } catch {
-            logger.error("cannot declare the topology again; what waits to be published is tried again later", metadata: ["error": "\(error)"])
+            logger.error("cannot declare the topology again; trying again at the next refusal", metadata: ["error": "\(error)"])
         }
     }
 
