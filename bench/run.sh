@@ -160,9 +160,13 @@ add ""
 log "the machine's own speed"
 wakeup=$(perf bench sched pipe -l 50000 2>/dev/null | awk '/usecs\/op/ {printf "%.1f", $1}') || true
 disk=$(python3 bench/disk-pauses.py 5 "$STATE") || true
+compute=$(python3 -c 'import time
+start = time.process_time(); total = 0
+for i in range(10_000_000): total += i
+print(f"{time.process_time() - start:.2f}")') || true
 add "## The machine"
 add ""
-add "What this machine's speed in the run rests on, measured before the system starts: a thread wake-up round trip between two processes, **${wakeup:-?} µs** (\`perf bench sched pipe\`; every hop of an event wakes threads); the disk, 8 KiB written and \`fdatasync\`ed in a loop for 5 s: $disk (every hop waits on a durable write)."
+add "What this machine's speed in the run rests on, measured before the system starts: one core's compute, 10 million additions in a Python loop, **${compute:-?} s** of CPU (at saturation every process is busy computing); a thread wake-up round trip between two processes, **${wakeup:-?} µs** (\`perf bench sched pipe\`; every hop of an event wakes threads); the disk, 8 KiB written and \`fdatasync\`ed in a loop for 5 s: $disk (every hop waits on a durable write)."
 add ""
 
 log "starting the system with $REPLICAS inventory replica(s)"
