@@ -213,7 +213,8 @@ struct ClusterTests {
 
         let pauses = try await pauses(of: user, answers: outcome.answers)
         let refused = outcome.answers.filter { $0.status == 503 }.count
-        print("[cluster] \(user): \(accepted.count) accepted of \(outcome.answers.count) posted (\(refused) answered 503, \(failed.count) failed in flight), \(orders) stored, checked; longest gap between 202 answers \(pauses.answers), between notifications \(pauses.notifications); slowest POST→notified \(pauses.slowest)")
+        let slowestAnswer = outcome.answers.map { $0.answered - $0.sent }.max() ?? .zero
+        print("[cluster] \(user): \(accepted.count) accepted of \(outcome.answers.count) posted (\(refused) answered 503, \(failed.count) failed in flight), \(orders) stored, checked; slowest answer \(slowestAnswer); longest gap between 202 answers \(pauses.answers), between notifications \(pauses.notifications); slowest POST→notified \(pauses.slowest)")
     }
 
     /// The longest time without a 202 answer, and without a notification, while orders came

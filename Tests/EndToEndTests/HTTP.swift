@@ -19,9 +19,14 @@ enum HTTP {
     /// Keeps an idle connection 5 s at most, below the balancer's `timeout http-keep-alive`
     /// (10 s): a request sent on a connection the balancer is closing that same moment fails
     /// with "I/O on closed channel", and the shared client keeps idle connections 60 s.
+    /// Opens up to 64 connections to a host, as the benchmark's closed loop does: the node-loss
+    /// tests post 100 orders a second whatever the answers take, and with the client's default
+    /// of 8 a request waited for a free connection as soon as answers took over 80 ms, on a slow
+    /// machine until the pool gave up after 10 s (`getConnectionFromPoolTimeout`), a failure of
+    /// the test's client that the system never saw.
     private static let client = HTTPClient(
         eventLoopGroupProvider: .singleton,
-        configuration: HTTPClient.Configuration(connectionPool: .init(idleTimeout: .seconds(5)))
+        configuration: HTTPClient.Configuration(connectionPool: .init(idleTimeout: .seconds(5), concurrentHTTP1ConnectionsPerHostSoftLimit: 64))
     )
 
     static func get(_ url: String, headers: [(String, String)] = [], timeout: TimeAmount = .seconds(30)) async throws -> HTTPResult {
