@@ -58,8 +58,7 @@ sql() {
 open_session() {
   local pipes; pipes=$(mktemp -d)
   mkfifo "$pipes/in" "$pipes/out"
-  "$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)/psql" "$DATABASE" -qAtX -F ' ' \
-    <"$pipes/in" >"$pipes/out" &
+  scripts/infra.sh psql "$DATABASE" -qAtX -F ' ' <"$pipes/in" >"$pipes/out" &
   exec {SQL_IN}>"$pipes/in" {SQL_OUT}<"$pipes/out"
   rm -r "$pipes"
   sql "set client_min_messages = warning"

@@ -19,6 +19,7 @@
 #   scripts/infra.sh cluster stop | kill PORT | start-node PORT | ctl PORT ARGS...
 #   scripts/infra.sh status
 #   scripts/infra.sh ctl ARGS...        rabbitmqctl against the broker started here
+#   scripts/infra.sh psql ARGS...       the psql of the PostgreSQL this script runs (not Debian's wrapper)
 #
 # Only servers this script started (pid files beside their data) are ever stopped.
 set -euo pipefail
@@ -333,5 +334,6 @@ case "$command" in
     done
     pg_running && echo "postgres: running" || echo "postgres: not started here" ;;
   ctl) shift; rabbitmqctl "$@" ;;
-  *) die "usage: $0 install | install-test-tools | install-bench-tools | start [rabbitmq|postgres] | stop [rabbitmq|postgres] | cluster ... | status | ctl ARGS..." ;;
+  psql) shift; exec "$PG_BIN/psql" "$@" ;;
+  *) die "usage: $0 install | install-test-tools | install-bench-tools | start [rabbitmq|postgres] | stop [rabbitmq|postgres] | cluster ... | status | ctl ARGS... | psql ARGS..." ;;
 esac
